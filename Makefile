@@ -1,0 +1,46 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+# Both create .venv and install when it is missing or a requirements file changed.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: run test test-unit test-integration test-e2e lint format openapi rotate-keys clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+run: $(STAMP)  ## start the whole platform locally on embedded AWS (moto) and print its URLs
+	$(BIN)/python -m chalicelib.local.stack
+
+test: $(STAMP)  ## every test: unit, integration (moto in-process), end-to-end (local stack)
+	$(BIN)/python -m pytest
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest tests/integration
+
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest tests/e2e
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+
+openapi: $(STAMP)  ## regenerate docs/openapi.yaml from the routes and their models
+	$(BIN)/python -m chalicelib.apispec > docs/openapi.yaml
+
+rotate-keys: $(STAMP)  ## STAGE=dev: add a new JWT signing key (the old one still verifies)
+	$(BIN)/python -m chalicelib.accounts.keys rotate
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,42 @@
+"""The paid-resources platform: one Chalice app. Routes live in blueprints by area
+(`chalicelib/blueprints/`); this module only wires them, the middleware and the event
+handlers together."""
+from aws_lambda_powertools.logging import correlation_paths
+from chalice import Chalice, ConvertToMiddleware
+
+from chalicelib.blueprints import admin, auth, me, system
+from chalicelib.config import queue_name_for_import, settings
+from chalicelib.observability import logger, metrics
+from chalicelib.web import envelope_middleware
+
+app = Chalice(app_name="paidres", configure_logs=False)
+
+app.register_middleware(ConvertToMiddleware(
+    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)), "all")
+app.register_middleware(ConvertToMiddleware(metrics.log_metrics), "all")
+app.register_middleware(envelope_middleware, "http")
+
+for blueprint in (system.bp, auth.bp, me.bp, admin.bp):
+    app.register_blueprint(blueprint)
+
+if settings().local_mode:
+    from chalicelib.blueprints import local
+
+    app.register_blueprint(local.bp)
+
+
+@app.on_sqs_message(queue=queue_name_for_import("ANALYTICS_QUEUE"), batch_size=10,
+                    name="analytics_rollup")
+def analytics_rollup(event):
+    """Counts analytics events into per-day counters; failures are reported per record."""
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+
+    from chalicelib.analytics.rollup import record_handler
+
+    return process_partial_response(event=event.to_dict(), record_handler=record_handler,
+                                    processor=BatchProcessor(event_type=EventType.SQS),
+                                    context=event.context)

@@ -1,0 +1,121 @@
+"""Access-token signing keys: Ed25519 (EdDSA), identified by `kid`, kept in the stage's secrets
+document (`chalicelib.vault`).
+
+Rotation keeps two keys valid: `rotate` adds a new key and makes it the signer while the old
+one still verifies tokens already issued; `retire` drops every key but the signer once the
+old tokens have expired (15 minutes later at most). JWKS publishes every key in the set.
+
+    python -m chalicelib.accounts.keys init|rotate|retire   # against the configured stage
+"""
+from __future__ import annotations
+
+import base64
+import secrets
+import sys
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib import vault
+
+ALGORITHM = "EdDSA"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def new_key() -> dict[str, str]:
+    """A fresh Ed25519 key entry for the secrets document."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    private = Ed25519PrivateKey.generate()
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return {"kid": f"{stamp}-{secrets.token_hex(4)}", "private_pem": pem,
+            "created_at": datetime.now(UTC).isoformat()}
+
+
+def new_secrets_document() -> dict[str, Any]:
+    """A complete secrets document with one signing key and a cursor key."""
+    key = new_key()
+    return {"jwt": {"active_kid": key["kid"], "keys": [key]},
+            "cursor_key": _b64(secrets.token_bytes(32))}
+
+
+@dataclass(frozen=True)
+class KeySet:
+    active_kid: str
+    private: Any
+    public_by_kid: dict[str, Any]
+    jwks: dict[str, Any]
+
+
+_lock = threading.Lock()
+_parsed: tuple[int, KeySet] | None = None
+
+
+def keyset() -> KeySet:
+    """The parsed key set of the current secrets document (parsed once per document)."""
+    global _parsed
+    doc = vault.load()
+    current = _parsed
+    if current is not None and current[0] == id(doc):
+        return current[1]
+    from cryptography.hazmat.primitives import serialization
+
+    with _lock:
+        jwt_doc = doc["jwt"]
+        public_by_kid: dict[str, Any] = {}
+        jwks = []
+        private_active = None
+        for entry in jwt_doc["keys"]:
+            private = serialization.load_pem_private_key(entry["private_pem"].encode(), None)
+            public = private.public_key()
+            public_by_kid[entry["kid"]] = public
+            raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            jwks.append({"kty": "OKP", "crv": "Ed25519", "x": _b64(raw), "kid": entry["kid"],
+                         "alg": ALGORITHM, "use": "sig"})
+            if entry["kid"] == jwt_doc["active_kid"]:
+                private_active = private
+        if private_active is None:
+            raise RuntimeError("the active signing key is not in the key set")
+        parsed = KeySet(jwt_doc["active_kid"], private_active, public_by_kid, {"keys": jwks})
+        _parsed = (id(doc), parsed)
+        return parsed
+
+
+def rotate(doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `doc` with a new signing key; the previous keys still verify."""
+    key = new_key()
+    jwt_doc = doc["jwt"]
+    return {**doc, "jwt": {"active_kid": key["kid"], "keys": [*jwt_doc["keys"], key]}}
+
+
+def retire(doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `doc` keeping only the signing key."""
+    jwt_doc = doc["jwt"]
+    keep = [k for k in jwt_doc["keys"] if k["kid"] == jwt_doc["active_kid"]]
+    return {**doc, "jwt": {"active_kid": jwt_doc["active_kid"], "keys": keep}}
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else ""
+    if command == "init":
+        vault.store(new_secrets_document())
+    elif command in ("rotate", "retire"):
+        vault.forget()
+        doc = vault.load()
+        vault.store(rotate(doc) if command == "rotate" else retire(doc))
+    else:
+        print(__doc__)
+        return 2
+    print(f"{command}: signing key is now {vault.load()['jwt']['active_kid']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

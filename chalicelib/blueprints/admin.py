@@ -1,0 +1,28 @@
+"""Administration of users."""
+from chalice import Blueprint
+
+from chalicelib.accounts import service
+from chalicelib.accounts.schemas import AdminUserPatch, AdminUsersQuery, UserEnvelope, UserList
+from chalicelib.web import ADMIN, Ctx, Router, given
+
+bp = Blueprint(__name__)
+api = Router(bp)
+TAGS = ("admin",)
+
+
+@api.route("/admin/users", "GET", role=ADMIN, tags=TAGS, query=AdminUsersQuery,
+           response=UserList, errors=(400, 401, 403),
+           summary="Users, newest first; or pending creator requests; or by email")
+def list_users(ctx: Ctx) -> UserList:
+    q = ctx.query
+    return service.list_users(q.limit, q.cursor, q.creator_status, q.email)
+
+
+@api.route("/admin/users/{user_id}", "PATCH", role=ADMIN, tags=TAGS, body=AdminUserPatch,
+           response=UserEnvelope, errors=(400, 401, 403, 404, 409, 422),
+           summary="Change a user's roles, status, or reject a creator request")
+def patch_user(ctx: Ctx, user_id: str) -> UserEnvelope:
+    b = ctx.body
+    user = service.admin_update_user(ctx.user_id, user_id, roles=given(b.roles),
+                                     status=given(b.status), creator_status=given(b.creator_status))
+    return UserEnvelope(user=service.user_out(user))

@@ -1,0 +1,120 @@
+"""Configuration, read from the environment and nowhere else.
+
+Every setting the code uses is named here once. `.chalice/config.json` sets the values per
+stage; the local stack and the tests load the `local` stage from the same file.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+VERSION = "0.1.0"
+
+# An access token lives at most this long; the contract says 15 minutes or less.
+MAX_ACCESS_TOKEN_SECONDS = 900
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed: a deployment fault, never user input."""
+
+
+def _flag(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: dict, name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_name: str
+    stage: str
+    region: str
+    aws_endpoint_url: str | None
+    local_mode: bool
+    users_table: str
+    auth_table: str
+    stats_table: str
+    uploads_bucket: str
+    analytics_queue: str
+    secrets_parameter: str
+    jwt_issuer: str
+    jwt_audience: str
+    access_token_seconds: int
+    refresh_token_days: int
+    reset_token_minutes: int
+    login_max_failures: int
+    login_window_seconds: int
+    creator_auto_approve: bool
+    mail_from: str
+    public_base_url: str
+    storefront_url: str
+    secrets_cache_seconds: int
+
+    @classmethod
+    def from_env(cls, env: dict) -> "Settings":
+        def req(name: str) -> str:
+            value = env.get(name)
+            if not value:
+                raise ConfigError(f"environment variable {name} is required")
+            return value
+
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        if not region:
+            raise ConfigError("AWS_REGION or AWS_DEFAULT_REGION is required")
+        access = _int(env, "ACCESS_TOKEN_SECONDS", MAX_ACCESS_TOKEN_SECONDS)
+        if not 60 <= access <= MAX_ACCESS_TOKEN_SECONDS:
+            raise ConfigError("ACCESS_TOKEN_SECONDS must be between 60 and 900")
+        api = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+        return cls(
+            app_name=env.get("APP_NAME", "paidres"),
+            stage=req("STAGE"),
+            region=region,
+            aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            local_mode=_flag(env.get("LOCAL_MODE")),
+            users_table=req("USERS_TABLE"),
+            auth_table=req("AUTH_TABLE"),
+            stats_table=req("STATS_TABLE"),
+            uploads_bucket=req("UPLOADS_BUCKET"),
+            analytics_queue=req("ANALYTICS_QUEUE"),
+            secrets_parameter=req("SECRETS_PARAMETER"),
+            jwt_issuer=req("JWT_ISSUER"),
+            jwt_audience=req("JWT_AUDIENCE"),
+            access_token_seconds=access,
+            refresh_token_days=_int(env, "REFRESH_TOKEN_DAYS", 30),
+            reset_token_minutes=_int(env, "RESET_TOKEN_MINUTES", 30),
+            login_max_failures=_int(env, "LOGIN_MAX_FAILURES", 5),
+            login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", 900),
+            creator_auto_approve=_flag(env.get("CREATOR_AUTO_APPROVE")),
+            mail_from=req("MAIL_FROM"),
+            public_base_url=api.rstrip("/"),
+            storefront_url=env.get("STOREFRONT_URL", api).rstrip("/"),
+            secrets_cache_seconds=_int(env, "SECRETS_CACHE_SECONDS", 300),
+        )
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The settings of this process, read once from `os.environ`."""
+    return Settings.from_env(dict(os.environ))
+
+
+def queue_name_for_import(name: str) -> str:
+    """A queue name needed while the app module is imported (event-source declarations).
+
+    `chalice package` imports the app with the stage's environment, so this is set there too.
+    """
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigError(f"environment variable {name} is required")
+    return value

@@ -1,0 +1,55 @@
+"""PynamoDB plumbing shared by the repositories: table metadata from configuration, the
+connection for transactions, and reading why a transaction was cancelled."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.config import settings
+
+
+def table_meta(setting: str) -> type:
+    """A PynamoDB `Meta` for the table named by `settings().<setting>`.
+
+    Read when a model class is defined; no connection is made until the first request.
+    """
+    cfg = settings()
+
+    class Meta:
+        table_name = getattr(cfg, setting)
+        region = cfg.region
+        host = cfg.aws_endpoint_url
+        max_retry_attempts = 3
+        connect_timeout_seconds = 3
+        read_timeout_seconds = 10
+
+    return Meta
+
+
+_connection: Any = None
+
+
+def connection() -> Any:
+    """The shared PynamoDB connection used for TransactWrite/TransactGet."""
+    global _connection
+    if _connection is None:
+        from pynamodb.connection import Connection
+
+        cfg = settings()
+        _connection = Connection(region=cfg.region, host=cfg.aws_endpoint_url)
+    return _connection
+
+
+def cancellation_codes(exc: Exception) -> list[str | None]:
+    """The per-item reason codes of a cancelled transaction (None where the item passed)."""
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    return [getattr(r, "code", None) if r is not None else None for r in reasons]
+
+
+def is_condition_failure(exc: Exception) -> bool:
+    """True when a put/update/delete failed on its condition (not on a fault)."""
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,33 @@
+"""The environment of a stage as `.chalice/config.json` sets it, applied the way `chalice
+local` applies it. Used by the local stack and the tests, so both run exactly the configured
+stage."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / ".chalice" / "config.json"
+
+
+def stage_environment(stage: str = "local") -> dict[str, str]:
+    config = json.loads(CONFIG.read_text(encoding="utf-8"))
+    env = dict(config.get("environment_variables", {}))
+    env.update(config["stages"][stage].get("environment_variables", {}))
+    return env
+
+
+def apply(stage: str = "local", overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """Put the stage's variables into os.environ (explicit overrides win) and return them."""
+    env = stage_environment(stage)
+    env.update(overrides or {})
+    os.environ.update(env)
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.setdefault("AWS_REGION", os.environ["AWS_DEFAULT_REGION"])
+    # moto accepts any credentials; real ones must never be used by tests or the local stack.
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        os.environ[name] = value
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.pop("AWS_PROFILE", None)
+    return env

@@ -1,0 +1,270 @@
+"""The HTTP edge: one way to declare a route, its required role, its request model and its
+documentation; parsing and validation of bodies and queries; mapping domain errors to the
+error envelope of the API contract.
+
+Every view is registered through `Router.route`, which records a `RouteSpec` on the view.
+Tests walk `app.routes` and fail on any route without one, and the OpenAPI document is
+generated from the same specs and models.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from chalice import Blueprint, Response
+
+from chalicelib.errors import DomainError, Forbidden, Throttled, Unauthenticated, ValidationFailed
+from chalicelib.observability import logger
+
+ANYONE = "anyone"
+USER = "user"
+CREATOR = "creator"
+ADMIN = "admin"
+ROLES = (ANYONE, USER, CREATOR, ADMIN)
+
+STATUS_BY_KIND = {
+    "invalid": 400,
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "too_large": 413,
+    "refused": 422,
+    "throttled": 429,
+}
+
+# Chalice's own error bodies ({"Code": ..., "Message": ...}) mapped to stable envelope codes.
+_CHALICE_CODES = {
+    "BadRequestError": "invalid_request",
+    "UnauthorizedError": "unauthenticated",
+    "ForbiddenError": "forbidden",
+    "NotFoundError": "not_found",
+    "MethodNotAllowedError": "method_not_allowed",
+    "ConflictError": "conflict",
+    "UnprocessableEntityError": "rule_refused",
+    "TooManyRequestsError": "too_many_requests",
+    "RequestTimeoutError": "timeout",
+    "UnsupportedMediaType": "unsupported_media_type",
+    "BadRequest": "invalid_request",
+    "InternalServerError": "internal_error",
+}
+_JSON = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    roles: frozenset[str]
+    token_id: str
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    path: str
+    method: str
+    role: str
+    summary: str
+    tags: tuple[str, ...] = ()
+    body: type | None = None
+    query: type | None = None
+    response: Any = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    local_only: bool = False
+
+
+@dataclass
+class Ctx:
+    """What a view may know about its request: already authenticated and validated."""
+
+    principal: Principal | None
+    body: Any
+    query: Any
+    headers: Any
+    source_ip: str | None
+    request_id: str | None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def user_id(self) -> str:
+        assert self.principal is not None
+        return self.principal.user_id
+
+
+def given(value: Any) -> Any:
+    """None for a field the client left out (msgspec.UNSET), else the value."""
+    return None if value is msgspec.UNSET else value
+
+
+def envelope(status: int, code: str, message: str, details: dict | None = None,
+             headers: dict | None = None) -> Response:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return Response(body=msgspec.json.encode(body).decode(), status_code=status,
+                    headers={**_JSON, **(headers or {})})
+
+
+def json_response(payload: Any, status: int = 200, headers: dict | None = None) -> Response:
+    if payload is None:
+        return Response(body="", status_code=status, headers=dict(headers or {}))
+    return Response(body=msgspec.json.encode(payload).decode(), status_code=status,
+                    headers={**_JSON, **(headers or {})})
+
+
+def error_response(exc: DomainError) -> Response:
+    status = STATUS_BY_KIND.get(exc.kind, 400)
+    headers: dict[str, str] = {}
+    if isinstance(exc, Throttled):
+        headers["Retry-After"] = str(exc.retry_after)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="paidres"'
+    return envelope(status, exc.code, exc.message, exc.details, headers)
+
+
+_AT = re.compile(r"at `\$\.?([^`]*)`")
+_NAMED = re.compile(r"(?:missing required field|unknown field) `([^`]+)`")
+
+
+def _validation_error(exc: msgspec.ValidationError, where: str) -> ValidationFailed:
+    text = str(exc)
+    named = _NAMED.search(text)
+    at = _AT.search(text)
+    parent = at.group(1) if at else ""
+    if named:
+        name = f"{parent}.{named.group(1)}" if parent else named.group(1)
+    else:
+        name = parent or where
+    reason = text.split(" - at ")[0]
+    return ValidationFailed(f"Invalid {where}: {reason}.", details={"fields": {name: reason}})
+
+
+def decode_body(raw: bytes | None, model: type) -> Any:
+    """Decode a JSON body into `model` (unknown fields refused) or raise a domain error."""
+    if not raw:
+        raise ValidationFailed("A JSON body is required.", code="body_required",
+                               details={"fields": {"body": "required"}})
+    try:
+        return msgspec.json.decode(raw, type=model)
+    except msgspec.ValidationError as exc:
+        raise _validation_error(exc, "body") from None
+    except msgspec.DecodeError as exc:
+        raise ValidationFailed("The body is not valid JSON.", code="invalid_json",
+                               details={"reason": str(exc)}) from None
+
+
+def decode_query(params: dict | None, model: type) -> Any:
+    try:
+        return msgspec.convert(dict(params or {}), type=model, strict=False)
+    except msgspec.ValidationError as exc:
+        raise _validation_error(exc, "query") from None
+
+
+def authenticate(headers: Any) -> Principal:
+    """The principal of a `Authorization: Bearer <jwt>` header, or Unauthenticated."""
+    header = headers.get("authorization") if headers else None
+    if not header:
+        raise Unauthenticated()
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Use 'Authorization: Bearer <access token>'.", code="invalid_token")
+    from chalicelib.accounts import tokens
+
+    claims = tokens.verify_access_token(token.strip())
+    return Principal(user_id=claims["sub"], roles=frozenset(claims["roles"]),
+                     token_id=claims["jti"])
+
+
+def _authorise(role: str, headers: Any) -> Principal | None:
+    if role == ANYONE:
+        return None
+    principal = authenticate(headers)
+    if role != USER and role not in principal.roles:
+        raise Forbidden(f"This needs the {role} role.")
+    return principal
+
+
+class Router:
+    """Registers views on a Chalice blueprint, each with its declared policy and models."""
+
+    def __init__(self, blueprint: Blueprint, *, local_only: bool = False) -> None:
+        self.blueprint = blueprint
+        self.local_only = local_only
+
+    def route(self, path: str, method: str, *, role: str, summary: str,
+              tags: tuple[str, ...] = (), body: type | None = None, query: type | None = None,
+              response: Any = None, status: int = 200, errors: tuple[int, ...] = (),
+              content_types: list[str] | None = None) -> Callable:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        spec = RouteSpec(path=path, method=method.upper(), role=role, summary=summary,
+                         tags=tags, body=body, query=query, response=response, status=status,
+                         errors=errors, local_only=self.local_only)
+        bp = self.blueprint
+
+        def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(fn)
+            def view(**path_params: str) -> Response:
+                request = bp.current_request
+                try:
+                    principal = _authorise(spec.role, request.headers)
+                    ctx = Ctx(
+                        principal=principal,
+                        body=decode_body(request.raw_body, spec.body) if spec.body else None,
+                        query=decode_query(request.query_params, spec.query)
+                        if spec.query else None,
+                        headers=request.headers,
+                        source_ip=(request.context.get("identity") or {}).get("sourceIp"),
+                        request_id=request.context.get("requestId"),
+                    )
+                    result = fn(ctx, **path_params)
+                except DomainError as exc:
+                    logger.info("request refused", extra={"code": exc.code, "path": spec.path})
+                    return error_response(exc)
+                except Exception:
+                    logger.exception("unhandled error", extra={"path": spec.path})
+                    raise
+                if isinstance(result, Response):
+                    return result
+                return json_response(result, spec.status)
+
+            view.route_spec = spec  # type: ignore[attr-defined]
+            bp.route(path, methods=[spec.method], cors=True,
+                     content_types=content_types or ["application/json"])(view)
+            return view
+
+        return decorate
+
+
+def _is_envelope(body: Any) -> bool:
+    if isinstance(body, (str, bytes)):
+        try:
+            body = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            return False
+    return isinstance(body, dict) and isinstance(body.get("error"), dict)
+
+
+def envelope_middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Rewrites Chalice's own error responses (405, 415, malformed bodies, crashes) into the
+    envelope, so no error anywhere leaves in another shape."""
+    response = get_response(event)
+    if response.status_code < 400 or _is_envelope(response.body):
+        return response
+    body = response.body
+    if isinstance(body, (str, bytes)):
+        try:
+            body = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            body = {}
+    chalice_code = body.get("Code") if isinstance(body, dict) else None
+    status = response.status_code
+    code = _CHALICE_CODES.get(chalice_code or "", "internal_error" if status >= 500 else
+                              "invalid_request")
+    message = (body.get("Message") if isinstance(body, dict) else None) or "Request failed."
+    if status >= 500:
+        message = "An internal error occurred."
+    keep = {k: v for k, v in response.headers.items() if k.lower() in {"allow", "retry-after"}}
+    return envelope(status, code, message, headers=keep)

@@ -1,0 +1,47 @@
+"""Shared fixtures. The `local` stage's environment is applied before anything imports the
+app, and moto is imported before any boto3 client exists."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from chalicelib.local import stage  # noqa: E402
+
+stage.apply("local", {"AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+                      "POWERTOOLS_METRICS_NAMESPACE": "PaidresTest"})
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+import moto  # noqa: E402,F401  (before any boto3 client)
+import pytest  # noqa: E402
+
+from chalicelib.accounts import keys  # noqa: E402
+
+EVENTS = ROOT / "tests" / "events"
+# One key set for the whole run: the in-process cache of secrets lives across tests.
+SECRETS = keys.new_secrets_document()
+
+
+def load_event(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def aws():
+    """A fresh in-process moto with every resource of infra/resources.yaml and the secrets."""
+    from moto import mock_aws
+
+    from chalicelib import vault
+    from chalicelib.config import settings
+    from chalicelib.local.provision import provision
+
+    with mock_aws():
+        cfg = settings()
+        resources = provision(cfg.stage, cfg.region)
+        vault.store(SECRETS)
+        yield resources
+    vault.forget()
