@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test test-unit test-integration test-e2e lint format openapi rotate-keys clean
+.PHONY: run test test-unit test-integration test-e2e lint format openapi rotate-keys package clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ openapi: $(STAMP)  ## regenerate docs/openapi.yaml from the routes and their mod
 
 rotate-keys: $(STAMP)  ## STAGE=dev: add a new JWT signing key (the old one still verifies)
 	$(BIN)/python -m chalicelib.accounts.keys rotate
+
+STAGE ?= dev
+package: $(STAMP)  ## STAGE=dev: the SAM template + zip for `aws cloudformation deploy`, in build/STAGE
+	rm -rf build/$(STAGE)
+	$(BIN)/chalice package --stage $(STAGE) --merge-template infra/app-merge.yaml build/$(STAGE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -23,7 +23,7 @@ class InvalidCursor(Invalid):
 
 
 def _key() -> bytes:
-    return base64.urlsafe_b64decode(vault.load()["cursor_key"])
+    return _unb64(vault.load()["cursor_key"])
 
 
 def _b64(data: bytes) -> str:

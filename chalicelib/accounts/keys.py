@@ -55,7 +55,8 @@ class KeySet:
 
 
 _lock = threading.Lock()
-_parsed: tuple[int, KeySet] | None = None
+# Holds the document itself (not its id) so a new document can never be mistaken for it.
+_parsed: tuple[dict, KeySet] | None = None
 
 
 def keyset() -> KeySet:
@@ -63,7 +64,7 @@ def keyset() -> KeySet:
     global _parsed
     doc = vault.load()
     current = _parsed
-    if current is not None and current[0] == id(doc):
+    if current is not None and current[0] is doc:
         return current[1]
     from cryptography.hazmat.primitives import serialization
 
@@ -84,7 +85,7 @@ def keyset() -> KeySet:
         if private_active is None:
             raise RuntimeError("the active signing key is not in the key set")
         parsed = KeySet(jwt_doc["active_kid"], private_active, public_by_kid, {"keys": jwks})
-        _parsed = (id(doc), parsed)
+        _parsed = (doc, parsed)
         return parsed
 
 

@@ -1,0 +1,51 @@
+"""The template `make package` produces: Chalice's output merged with infra/app-merge.yaml."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chalicelib.local.provision import load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("package")
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    chalice = Path(sys.executable).with_name("chalice")
+    subprocess.run([str(chalice), "package", "--stage", "dev", "--merge-template",
+                    "infra/app-merge.yaml", str(out)], cwd=ROOT, env=env, check=True,
+                   capture_output=True, timeout=600)
+    return {"path": out / "sam.yaml", "template": load_template(out / "sam.yaml")}
+
+
+def test_every_sqs_event_source_reports_batch_item_failures(packaged):
+    sources = [(name, event) for name, res in packaged["template"]["Resources"].items()
+               if res["Type"] == "AWS::Serverless::Function"
+               for event in res["Properties"].get("Events", {}).values()
+               if event["Type"] == "SQS"]
+    assert sources, "the app has SQS consumers"
+    for name, event in sources:
+        assert event["Properties"].get("FunctionResponseTypes") == ["ReportBatchItemFailures"], name
+
+
+def test_api_gateway_errors_use_the_error_envelope(packaged):
+    responses = {res["Properties"]["ResponseType"]: res["Properties"]
+                 for res in packaged["template"]["Resources"].values()
+                 if res["Type"] == "AWS::ApiGateway::GatewayResponse"}
+    assert {"MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+    for props in responses.values():
+        assert '"error": {"code":' in props["ResponseTemplates"]["application/json"]
+
+
+def test_the_packaged_template_passes_cfn_lint(packaged):
+    result = subprocess.run([sys.executable, "-m", "cfnlint", str(packaged["path"])],
+                            capture_output=True, text=True, timeout=300)
+    errors = [line for line in result.stdout.splitlines() if line.startswith("E")]
+    assert not errors, result.stdout
