@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
+STAGE ?= dev
 
 .PHONY: run test test-unit test-integration test-e2e lint format openapi rotate-keys package clean
 
@@ -40,9 +41,8 @@ openapi: $(STAMP)  ## regenerate docs/openapi.yaml from the routes and their mod
 	$(BIN)/python -m chalicelib.apispec > docs/openapi.yaml
 
 rotate-keys: $(STAMP)  ## STAGE=dev: add a new JWT signing key (the old one still verifies)
-	$(BIN)/python -m chalicelib.accounts.keys rotate
+	STAGE=$(STAGE) $(BIN)/python -m chalicelib.accounts.keys rotate
 
-STAGE ?= dev
 package: $(STAMP)  ## STAGE=dev: the SAM template + zip for `aws cloudformation deploy`, in build/STAGE
 	rm -rf build/$(STAGE)
 	$(BIN)/chalice package --stage $(STAGE) --merge-template infra/app-merge.yaml build/$(STAGE)

@@ -75,6 +75,7 @@ class RouteSpec:
     status: int = 200
     errors: tuple[int, ...] = ()
     local_only: bool = False
+    also: tuple[int, ...] = ()  # other success statuses the view may answer with
 
 
 @dataclass
@@ -196,12 +197,12 @@ class Router:
     def route(self, path: str, method: str, *, role: str, summary: str,
               tags: tuple[str, ...] = (), body: type | None = None, query: type | None = None,
               response: Any = None, status: int = 200, errors: tuple[int, ...] = (),
-              content_types: list[str] | None = None) -> Callable:
+              also: tuple[int, ...] = (), content_types: list[str] | None = None) -> Callable:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
         spec = RouteSpec(path=path, method=method.upper(), role=role, summary=summary,
                          tags=tags, body=body, query=query, response=response, status=status,
-                         errors=errors, local_only=self.local_only)
+                         errors=errors, local_only=self.local_only, also=also)
         bp = self.blueprint
 
         def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -5,7 +5,7 @@ Rotation keeps two keys valid: `rotate` adds a new key and makes it the signer w
 one still verifies tokens already issued; `retire` drops every key but the signer once the
 old tokens have expired (15 minutes later at most). JWKS publishes every key in the set.
 
-    python -m chalicelib.accounts.keys init|rotate|retire   # against the configured stage
+    STAGE=prod python -m chalicelib.accounts.keys init|rotate|retire
 """
 from __future__ import annotations
 
@@ -104,6 +104,12 @@ def retire(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    import os
+
+    from chalicelib.local import stage
+
+    # The operator names the stage; its parameter name and region come from .chalice/config.json.
+    stage.load(os.environ.get("STAGE", "dev"))
     command = argv[0] if argv else ""
     if command == "init":
         vault.store(new_secrets_document())

@@ -32,6 +32,7 @@ def change_password(ctx: Ctx) -> TokenPair:
 
 
 @api.route("/me/creator", "POST", role=USER, tags=TAGS, response=UserEnvelope, errors=(401,),
+           also=(202,),
            summary="Ask for the creator role (200 granted, 202 pending review)")
 def become_creator(ctx: Ctx):
     user, granted = service.request_creator(ctx.user_id)

@@ -18,8 +18,18 @@ def stage_environment(stage: str = "local") -> dict[str, str]:
     return env
 
 
+def load(stage: str) -> dict[str, str]:
+    """Put the stage's variables into os.environ where not already set (operator tools run
+    against a real stage with real credentials: nothing else is touched)."""
+    env = stage_environment(stage)
+    for name, value in env.items():
+        os.environ.setdefault(name, value)
+    return env
+
+
 def apply(stage: str = "local", overrides: dict[str, str] | None = None) -> dict[str, str]:
-    """Put the stage's variables into os.environ (explicit overrides win) and return them."""
+    """Put the stage's variables into os.environ (explicit overrides win), with moto's fake
+    credentials, and return them. For the local stack and the tests only."""
     env = stage_environment(stage)
     env.update(overrides or {})
     os.environ.update(env)

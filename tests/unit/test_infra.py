@@ -1,0 +1,179 @@
+"""infra/resources.yaml against itself, AWS good practice, cfn-lint, and the names that
+.chalice/config.json gives each stage."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chalicelib.local.provision import TEMPLATE, load_template, physical_names
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
+STAGES = sorted(CONFIG["stages"])
+TEMPLATE_DATA = load_template()
+RESOURCES = TEMPLATE_DATA["Resources"]
+
+# Environment variable of the app → logical id of the resource it names.
+NAMED_BY_ENV = {
+    "USERS_TABLE": "UsersTable",
+    "AUTH_TABLE": "AuthTable",
+    "STATS_TABLE": "StatsTable",
+    "UPLOADS_BUCKET": "UploadsBucket",
+    "ANALYTICS_QUEUE": "AnalyticsQueue",
+}
+
+
+def of_type(kind: str) -> dict[str, dict]:
+    return {name: res for name, res in RESOURCES.items() if res["Type"] == kind}
+
+
+def stage_env(stage: str) -> dict[str, str]:
+    return {**CONFIG.get("environment_variables", {}),
+            **CONFIG["stages"][stage].get("environment_variables", {})}
+
+
+def redrive_target(queue: dict) -> str | None:
+    """Logical id of the queue a RedrivePolicy sends to (`!GetAtt X.Arn`), if any."""
+    target = queue.get("Properties", {}).get("RedrivePolicy", {}).get("deadLetterTargetArn")
+    if isinstance(target, dict) and "Fn::GetAtt" in target:
+        logical, attribute = target["Fn::GetAtt"]
+        return logical if attribute == "Arn" else None
+    return None
+
+
+# ---------------------------------------------------------------- config.json ↔ template
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_config_names_the_resources_the_template_creates_for_that_stage(stage):
+    env = stage_env(stage)
+    names = physical_names(stage)
+    wrong = {var: (env.get(var), names.get(logical)) for var, logical in NAMED_BY_ENV.items()
+             if env.get(var) != names.get(logical)}
+    assert not wrong, f"{stage}: env var → (config.json, template): {wrong}"
+    assert env["STAGE"] == stage
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_mail_from_is_the_template_mail_identity(stage):
+    default = TEMPLATE_DATA["Parameters"]["MailFrom"]["Default"]
+    assert stage_env(stage)["MAIL_FROM"] == default
+    assert physical_names(stage)["MailIdentity"] == default
+
+
+def test_every_configured_stage_is_an_allowed_template_stage():
+    allowed = TEMPLATE_DATA["Parameters"]["Stage"]["AllowedValues"]
+    assert set(STAGES) <= set(allowed), set(STAGES) - set(allowed)
+
+
+# ---------------------------------------------------------------- queues
+
+def test_every_work_queue_redrives_to_a_dead_letter_queue_of_the_template():
+    queues = of_type("AWS::SQS::Queue")
+    dead_letter = {redrive_target(q) for q in queues.values()} - {None}
+    work = sorted(set(queues) - dead_letter)
+    assert work, "no work queue in the template"
+    wrong = []
+    for name in work:
+        policy = queues[name].get("Properties", {}).get("RedrivePolicy")
+        target = redrive_target(queues[name])
+        if not policy:
+            wrong.append(f"{name}: no RedrivePolicy")
+        elif target not in queues:
+            wrong.append(f"{name}: dead-letter target {target!r} is not a queue of the template")
+        elif int(policy.get("maxReceiveCount", 0)) < 3:
+            wrong.append(f"{name}: maxReceiveCount {policy.get('maxReceiveCount')} < 3")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_dead_letter_queues_keep_messages_at_least_as_long_as_their_sources():
+    queues = of_type("AWS::SQS::Queue")
+    default = 345600  # SQS default retention: 4 days
+    for name, queue in queues.items():
+        target = redrive_target(queue)
+        if target:
+            kept = queues[target]["Properties"].get("MessageRetentionPeriod", default)
+            assert kept >= queue["Properties"].get("MessageRetentionPeriod", default), name
+
+
+def test_analytics_queue_visibility_is_six_times_the_consumer_timeout():
+    function = CONFIG.get("lambda_functions", {}).get("analytics_rollup", {})
+    timeout = function.get("lambda_timeout", CONFIG.get("lambda_timeout", 60))
+    visibility = RESOURCES["AnalyticsQueue"]["Properties"].get("VisibilityTimeout", 30)
+    assert visibility >= 6 * timeout
+
+
+def test_every_queue_is_encrypted():
+    for name, queue in of_type("AWS::SQS::Queue").items():
+        props = queue["Properties"]
+        assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, name
+
+
+# ---------------------------------------------------------------- tables and bucket
+
+def test_every_table_is_on_demand_recoverable_encrypted_and_protected():
+    tables = of_type("AWS::DynamoDB::Table")
+    assert set(tables) >= {"UsersTable", "AuthTable", "StatsTable"}
+    wrong = []
+    for name, table in tables.items():
+        props = table["Properties"]
+        if props.get("BillingMode") != "PAY_PER_REQUEST":
+            wrong.append(f"{name}: BillingMode {props.get('BillingMode')!r}")
+        if props.get("PointInTimeRecoverySpecification", {}).get(
+                "PointInTimeRecoveryEnabled") is not True:
+            wrong.append(f"{name}: point-in-time recovery off")
+        if props.get("SSESpecification", {}).get("SSEEnabled") is not True:
+            wrong.append(f"{name}: SSE off")
+        if props.get("DeletionProtectionEnabled") is not True:
+            wrong.append(f"{name}: deletion protection off")
+        if table.get("DeletionPolicy") != "Retain" or \
+                table.get("UpdateReplacePolicy") != "Retain":
+            wrong.append(f"{name}: not retained on stack delete/replace")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_table_defines_exactly_the_attributes_its_keys_use():
+    for name, table in of_type("AWS::DynamoDB::Table").items():
+        props = table["Properties"]
+        defined = {a["AttributeName"] for a in props["AttributeDefinitions"]}
+        keyed = {k["AttributeName"] for k in props["KeySchema"]}
+        for index in props.get("GlobalSecondaryIndexes", []):
+            keyed |= {k["AttributeName"] for k in index["KeySchema"]}
+        assert defined == keyed, f"{name}: defined {sorted(defined)}, keyed {sorted(keyed)}"
+
+
+def test_users_table_has_the_indexes_the_code_queries():
+    from chalicelib.accounts.store import UserRecord
+
+    indexes = {i["IndexName"]: (i["KeySchema"], i["Projection"])
+               for i in RESOURCES["UsersTable"]["Properties"]["GlobalSecondaryIndexes"]}
+    for index in (UserRecord.by_creation, UserRecord.by_creator_status):
+        schema = index._get_schema()
+        assert indexes.get(schema["index_name"]) == (schema["key_schema"],
+                                                     schema["projection"]), schema
+
+
+def test_uploads_bucket_blocks_public_access_and_is_encrypted():
+    for name, bucket in of_type("AWS::S3::Bucket").items():
+        props = bucket["Properties"]
+        block = props.get("PublicAccessBlockConfiguration", {})
+        assert all(block.get(flag) is True for flag in (
+            "BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls",
+            "RestrictPublicBuckets")), f"{name}: {block}"
+        assert props.get("BucketEncryption"), name
+        assert bucket.get("DeletionPolicy") == "Retain", name
+
+
+# ---------------------------------------------------------------- cfn-lint
+
+def test_cfn_lint_reports_no_errors():
+    from cfnlint.api import ManualArgs, lint_file
+
+    matches = lint_file(TEMPLATE, config=ManualArgs(regions=["us-east-1"]))
+    for match in matches:
+        if not match.rule.id.startswith("E"):
+            print(f"cfn-lint {match.rule.id} line {match.linenumber}: {match.message}")
+    errors = [f"{m.rule.id} line {m.linenumber}: {m.message}" for m in matches
+              if m.rule.id.startswith("E")]
+    assert not errors, "cfn-lint errors in infra/resources.yaml:\n" + "\n".join(errors)
