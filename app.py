@@ -4,8 +4,9 @@ handlers together."""
 from aws_lambda_powertools.logging import correlation_paths
 from chalice import Chalice, ConvertToMiddleware
 
-from chalicelib.blueprints import admin, auth, me, system
+from chalicelib.blueprints import admin, auth, catalog, creator, me, moderation, system
 from chalicelib.config import queue_name_for_import, settings
+from chalicelib.events import process_batch
 from chalicelib.observability import logger, metrics
 from chalicelib.web import envelope_middleware
 
@@ -16,7 +17,7 @@ app.register_middleware(ConvertToMiddleware(
 app.register_middleware(ConvertToMiddleware(metrics.log_metrics), "all")
 app.register_middleware(envelope_middleware, "http")
 
-for blueprint in (system.bp, auth.bp, me.bp, admin.bp):
+for blueprint in (system.bp, auth.bp, me.bp, admin.bp, creator.bp, catalog.bp, moderation.bp):
     app.register_blueprint(blueprint)
 
 if settings().local_mode:
@@ -29,14 +30,15 @@ if settings().local_mode:
                     name="analytics_rollup")
 def analytics_rollup(event):
     """Counts analytics events into per-day counters; failures are reported per record."""
-    from aws_lambda_powertools.utilities.batch import (
-        BatchProcessor,
-        EventType,
-        process_partial_response,
-    )
-
     from chalicelib.analytics.rollup import record_handler
 
-    return process_partial_response(event=event.to_dict(), record_handler=record_handler,
-                                    processor=BatchProcessor(event_type=EventType.SQS),
-                                    context=event.context)
+    return process_batch(event, record_handler)
+
+
+@app.on_sqs_message(queue=queue_name_for_import("UPLOAD_EVENTS_QUEUE"), batch_size=1,
+                    name="upload_events")
+def upload_events(event):
+    """Checks every object creators upload (S3 notifications, through SQS)."""
+    from chalicelib.catalog.files import record_handler
+
+    return process_batch(event, record_handler)

@@ -45,8 +45,15 @@ class Settings:
     users_table: str
     auth_table: str
     stats_table: str
+    catalog_table: str
+    listings_table: str
+    search_table: str
     uploads_bucket: str
     analytics_queue: str
+    upload_events_queue: str
+    max_upload_bytes: int
+    multipart_threshold_bytes: int
+    upload_url_seconds: int
     secrets_parameter: str
     jwt_issuer: str
     jwt_audience: str
@@ -85,8 +92,15 @@ class Settings:
             users_table=req("USERS_TABLE"),
             auth_table=req("AUTH_TABLE"),
             stats_table=req("STATS_TABLE"),
+            catalog_table=req("CATALOG_TABLE"),
+            listings_table=req("LISTINGS_TABLE"),
+            search_table=req("SEARCH_TABLE"),
             uploads_bucket=req("UPLOADS_BUCKET"),
             analytics_queue=req("ANALYTICS_QUEUE"),
+            upload_events_queue=req("UPLOAD_EVENTS_QUEUE"),
+            max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 2 * 1024**3),
+            multipart_threshold_bytes=_int(env, "MULTIPART_THRESHOLD_BYTES", 100 * 1024**2),
+            upload_url_seconds=min(_int(env, "UPLOAD_URL_SECONDS", 900), 900),
             secrets_parameter=req("SECRETS_PARAMETER"),
             jwt_issuer=req("JWT_ISSUER"),
             jwt_audience=req("JWT_AUDIENCE"),

@@ -2,8 +2,9 @@
 connection for transactions, and reading why a transaction was cancelled."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from chalicelib.config import settings
 
@@ -53,3 +54,33 @@ def is_condition_failure(exc: Exception) -> bool:
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+T = TypeVar("T")
+
+
+def mutate(load: Callable[[], T], change: Callable[[T], list], conflict: Exception,
+           attempts: int = 4) -> T:
+    """Read an item, compute update actions from it, and write them under the version read
+    (the model's VersionAttribute adds the condition). When another writer got there first the
+    change is recomputed on fresh state; after `attempts` losses, `conflict` is raised."""
+    from pynamodb.exceptions import UpdateError
+
+    for _ in range(attempts):
+        item = load()
+        actions = change(item)
+        if not actions:
+            return item
+        try:
+            item.update(actions=actions)  # type: ignore[attr-defined]
+            return item
+        except UpdateError as exc:
+            if not is_condition_failure(exc):
+                raise
+    raise conflict
+
+
+def page(results: Iterable[Any]) -> tuple[list[Any], dict | None]:
+    """Drain a PynamoDB result iterator: (items, position to resume from)."""
+    items = list(results)
+    return items, getattr(results, "last_evaluated_key", None)

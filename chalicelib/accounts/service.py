@@ -27,7 +27,6 @@ from chalicelib.accounts.store import (
     TokenFamily,
     UserRecord,
     get,
-    page,
 )
 from chalicelib.config import settings
 from chalicelib.errors import (
@@ -105,23 +104,14 @@ def _load_user(user_id: str) -> UserRecord:
 
 
 def _mutate(user_id: str, change: Callable[[UserRecord], list]) -> UserRecord:
-    """Read the user, compute update actions, write them under the version read.
-
-    A concurrent writer makes the version condition fail; the change is then recomputed on
-    fresh state (a few times) rather than overwriting the other write.
-    """
-    for _ in range(4):
-        user = _load_user(user_id)
+    """Apply `change` to the user under optimistic concurrency (see db.mutate)."""
+    def stamped(user: UserRecord) -> list:
         actions = change(user)
-        if not actions:
-            return user
-        try:
-            user.update(actions=[*actions, UserRecord.updated_at.set(db.now_iso())])
-            return user
-        except UpdateError as exc:
-            if not db.is_condition_failure(exc):
-                raise
-    raise Conflict("The account changed concurrently; try again.", code="concurrent_update")
+        return [*actions, UserRecord.updated_at.set(db.now_iso())] if actions else []
+
+    return db.mutate(lambda: _load_user(user_id), stamped,
+                     Conflict("The account changed concurrently; try again.",
+                              code="concurrent_update"))
 
 
 # ---------------------------------------------------------------- registration
@@ -428,7 +418,7 @@ def list_users(limit: int, cursor_text: str | None, creator_status: str | None,
     else:
         results = UserRecord.by_creation.query("USERS", scan_index_forward=False, limit=limit,
                                                last_evaluated_key=start)
-    items, position = page(results)
+    items, position = db.page(results)
     return UserList(items=[user_out(u) for u in items],
                     next_cursor=cursor.encode(position, scope))
 

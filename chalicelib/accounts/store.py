@@ -2,7 +2,6 @@
 `infra/resources.yaml`; `docs/data-model.md` lists the access patterns."""
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from pynamodb.attributes import (
@@ -148,9 +147,3 @@ def get(model: type[Model], pk: str, sk: str, consistent: bool = True) -> Any:
         return model.get(pk, sk, consistent_read=consistent)
     except DoesNotExist:
         return None
-
-
-def page(results: Iterable[Any]) -> tuple[list[Any], dict | None]:
-    """Drain a PynamoDB result iterator: (items, position to resume from)."""
-    items = list(results)
-    return items, getattr(results, "last_evaluated_key", None)

@@ -98,8 +98,9 @@ def _table(props: dict) -> str:
     ddb = aws.dynamodb()
     kwargs: dict[str, Any] = {k: props[k] for k in (
         "TableName", "AttributeDefinitions", "KeySchema", "BillingMode") if k in props}
-    if props.get("GlobalSecondaryIndexes"):
-        kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    for indexes in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        if props.get(indexes):
+            kwargs[indexes] = props[indexes]
     if "DeletionProtectionEnabled" in props:
         kwargs["DeletionProtectionEnabled"] = props["DeletionProtectionEnabled"]
     if props.get("SSESpecification", {}).get("SSEEnabled"):
@@ -148,7 +149,23 @@ def _bucket(props: dict, region: str) -> str:
             rules.append(out)
         s3.put_bucket_lifecycle_configuration(Bucket=name,
                                               LifecycleConfiguration={"Rules": rules})
+    if "NotificationConfiguration" in props:
+        s3.put_bucket_notification_configuration(
+            Bucket=name, NotificationConfiguration=_notifications(props[
+                "NotificationConfiguration"]))
     return name
+
+
+def _notifications(config: dict) -> dict:
+    """CloudFormation's notification shape in the S3 API's words."""
+    queues = []
+    for entry in config.get("QueueConfigurations", []):
+        out: dict[str, Any] = {"QueueArn": entry["Queue"], "Events": [entry["Event"]]}
+        rules = entry.get("Filter", {}).get("S3Key", {}).get("Rules")
+        if rules:
+            out["Filter"] = {"Key": {"FilterRules": rules}}
+        queues.append(out)
+    return {"QueueConfigurations": queues}
 
 
 def _queue(props: dict) -> tuple[str, str]:
@@ -183,6 +200,11 @@ def _depends_on(value: Any) -> set[str]:
     return set()
 
 
+def _explicit(resource: dict) -> set[str]:
+    depends = resource.get("DependsOn", [])
+    return {depends} if isinstance(depends, str) else set(depends)
+
+
 def provision(stage: str, region: str, template: dict | None = None) -> dict[str, str]:
     """Create every resource of the template for `stage`; returns logical id → name or URL."""
     template = template or load_template()
@@ -192,7 +214,8 @@ def provision(stage: str, region: str, template: dict | None = None) -> dict[str
     pending = dict(resources)
     while pending:
         ready = [name for name, res in pending.items()
-                 if _depends_on(res.get("Properties", {})) & set(resources) <= set(done)]
+                 if (_depends_on(res.get("Properties", {})) | _explicit(res)) & set(resources)
+                 <= set(done)]
         if not ready:
             raise ValueError(f"circular references among {sorted(pending)}")
         for logical in ready:
@@ -209,6 +232,11 @@ def provision(stage: str, region: str, template: dict | None = None) -> dict[str
                 done[logical] = resolve.refs[logical] = url
                 resolve.attrs[(logical, "Arn")] = arn
                 resolve.attrs[(logical, "QueueName")] = props["QueueName"]
+            elif kind == "AWS::SQS::QueuePolicy":
+                for url in props["Queues"]:
+                    aws.sqs().set_queue_attributes(QueueUrl=url, Attributes={
+                        "Policy": json.dumps(props["PolicyDocument"])})
+                done[logical] = resolve.refs[logical] = logical
             elif kind == "AWS::SES::EmailIdentity":
                 aws.ses().verify_email_identity(EmailAddress=props["EmailIdentity"])
                 done[logical] = resolve.refs[logical] = props["EmailIdentity"]

@@ -20,8 +20,12 @@ NAMED_BY_ENV = {
     "USERS_TABLE": "UsersTable",
     "AUTH_TABLE": "AuthTable",
     "STATS_TABLE": "StatsTable",
+    "CATALOG_TABLE": "CatalogTable",
+    "LISTINGS_TABLE": "ListingsTable",
+    "SEARCH_TABLE": "SearchTable",
     "UPLOADS_BUCKET": "UploadsBucket",
     "ANALYTICS_QUEUE": "AnalyticsQueue",
+    "UPLOAD_EVENTS_QUEUE": "UploadEventsQueue",
 }
 
 
@@ -138,20 +142,33 @@ def test_every_table_defines_exactly_the_attributes_its_keys_use():
         props = table["Properties"]
         defined = {a["AttributeName"] for a in props["AttributeDefinitions"]}
         keyed = {k["AttributeName"] for k in props["KeySchema"]}
-        for index in props.get("GlobalSecondaryIndexes", []):
+        for index in props.get("GlobalSecondaryIndexes", []) + \
+                props.get("LocalSecondaryIndexes", []):
             keyed |= {k["AttributeName"] for k in index["KeySchema"]}
         assert defined == keyed, f"{name}: defined {sorted(defined)}, keyed {sorted(keyed)}"
 
 
-def test_users_table_has_the_indexes_the_code_queries():
-    from chalicelib.accounts.store import UserRecord
+def test_every_index_the_code_queries_is_in_the_template():
+    from pynamodb.indexes import Index
 
-    indexes = {i["IndexName"]: (i["KeySchema"], i["Projection"])
-               for i in RESOURCES["UsersTable"]["Properties"]["GlobalSecondaryIndexes"]}
-    for index in (UserRecord.by_creation, UserRecord.by_creator_status):
-        schema = index._get_schema()
-        assert indexes.get(schema["index_name"]) == (schema["key_schema"],
-                                                     schema["projection"]), schema
+    from chalicelib.accounts.store import UserRecord
+    from chalicelib.catalog.store import AuditRecord, ListingCard, ResourceRecord
+
+    for model, logical in ((UserRecord, "UsersTable"), (ResourceRecord, "CatalogTable"),
+                           (AuditRecord, "CatalogTable"), (ListingCard, "ListingsTable")):
+        props = RESOURCES[logical]["Properties"]
+        def keys(schema: list[dict]) -> list[dict]:
+            return sorted(schema, key=lambda k: k["KeyType"])
+
+        indexes = {i["IndexName"]: (keys(i["KeySchema"]), i["Projection"])
+                   for i in props.get("GlobalSecondaryIndexes", []) +
+                   props.get("LocalSecondaryIndexes", [])}
+        used = [v for v in vars(model).values() if isinstance(v, Index)]
+        assert used, model
+        for index in used:
+            schema = index._get_schema()
+            assert indexes.get(schema["index_name"]) == (keys(schema["key_schema"]),
+                                                         schema["projection"]), schema
 
 
 def test_uploads_bucket_blocks_public_access_and_is_encrypted():

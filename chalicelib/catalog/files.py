@@ -1,0 +1,127 @@
+"""Checking what creators upload. Nothing the client declared is trusted: when S3 announces
+an object, its size must equal the declared size, its first bytes must show the declared
+type, and its SHA-256 is computed from the bytes. A failing object is deleted."""
+from __future__ import annotations
+
+import hashlib
+import json
+from urllib.parse import unquote_plus
+
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import aws, db
+from chalicelib.catalog.store import ResourceRecord, UploadRecord
+from chalicelib.config import settings
+from chalicelib.observability import logger, metrics
+from chalicelib.uploads import sniff
+
+CHUNK = 1024 * 1024
+OPEN = ("awaiting_upload", "verifying")
+
+
+def _reject(upload: UploadRecord, reason: str, version_id: str | None) -> None:
+    try:
+        upload.update(actions=[UploadRecord.status.set("rejected"),
+                               UploadRecord.reason.set(reason),
+                               UploadRecord.checked_at.set(db.now_iso())],
+                      condition=UploadRecord.status.is_in(*OPEN))
+    except UpdateError as exc:
+        if not db.is_condition_failure(exc):
+            raise
+        return
+    params = {"Bucket": settings().uploads_bucket, "Key": upload.key}
+    if version_id:
+        params["VersionId"] = version_id
+    aws.s3().delete_object(**params)
+    metrics.add_metric(name="UploadsRejected", unit="Count", value=1)
+    logger.info("upload rejected", extra={"upload_id": upload.upload_id, "reason": reason})
+
+
+def _accept(upload: UploadRecord, size: int, digest: str, found: str | None,
+            version_id: str | None) -> None:
+    actions = [UploadRecord.status.set("verified"), UploadRecord.size.set(size),
+               UploadRecord.sha256.set(digest), UploadRecord.sniffed_type.set(found),
+               UploadRecord.version_id.set(version_id), UploadRecord.checked_at.set(db.now_iso())]
+    pointer = {"cover": ("cover_upload_id", ResourceRecord.cover_key),
+               "preview": ("preview_upload_id", ResourceRecord.preview_key)}.get(upload.purpose)
+    for _ in range(4):
+        resource = None
+        if pointer:
+            resource = ResourceRecord.get(upload.pk, "META", consistent_read=True)
+            # A cover or preview goes live once checked, unless a newer one was chosen since.
+            if getattr(resource, pointer[0]) != upload.upload_id:
+                resource = None
+        try:
+            with TransactWrite(connection=db.connection()) as tx:
+                tx.update(upload, actions=actions, condition=UploadRecord.status.is_in(*OPEN))
+                if resource is not None:
+                    tx.update(resource, actions=[pointer[1].set(upload.key)])
+            break
+        except TransactWriteError as exc:
+            codes = db.cancellation_codes(exc)
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                return  # already decided by an earlier delivery of the same event
+            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                continue  # the resource changed meanwhile: look again
+            raise
+    metrics.add_metric(name="UploadsVerified", unit="Count", value=1)
+
+
+def check_object(key: str, version_id: str | None = None) -> str:
+    """Check one landed object against its upload record; returns what was decided."""
+    parts = key.split("/")
+    if len(parts) < 5 or parts[0] != "creators":
+        return "ignored"
+    _, _creator_id, resource_id, upload_id = parts[:4]
+    try:
+        upload = UploadRecord.get(ResourceRecord.key(resource_id),
+                                  UploadRecord.sort_key(upload_id), consistent_read=True)
+    except UploadRecord.DoesNotExist:
+        logger.warning("object without upload record", extra={"key": key})
+        return "unknown"
+    if upload.key != key or upload.status not in OPEN:
+        return "duplicate"
+    bucket = settings().uploads_bucket
+    params = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
+    try:
+        upload.update(actions=[UploadRecord.status.set("verifying")],
+                      condition=UploadRecord.status == "awaiting_upload")
+    except UpdateError as exc:
+        if not db.is_condition_failure(exc):
+            raise
+    body = aws.s3().get_object(**params)
+    size = int(body["ContentLength"])
+    if size != int(upload.declared_size):
+        body["Body"].close()
+        _reject(upload, f"size {size} bytes differs from the declared {upload.declared_size}",
+                version_id)
+        return "rejected"
+    digest, head = hashlib.sha256(), b""
+    for chunk in body["Body"].iter_chunks(CHUNK):
+        if len(head) < sniff.HEAD_BYTES:
+            head += chunk[:sniff.HEAD_BYTES - len(head)]
+        digest.update(chunk)
+    ok, found = sniff.matches(upload.content_type, head)
+    if not ok:
+        _reject(upload, f"content is {found or 'of an unknown type'}, not the declared "
+                        f"{upload.content_type}", version_id)
+        return "rejected"
+    _accept(upload, size, digest.hexdigest(), found, version_id or body.get("VersionId"))
+    return "verified"
+
+
+def record_handler(record) -> None:
+    """Powertools batch record handler: an SQS message carrying an S3 notification."""
+    message = json.loads(record.body)
+    if message.get("Event") == "s3:TestEvent":
+        return
+    for entry in message.get("Records", []):
+        if not entry.get("eventName", "").startswith("ObjectCreated"):
+            continue
+        if entry["s3"]["bucket"]["name"] != settings().uploads_bucket:
+            continue
+        # Keys arrive URL-encoded, as S3 sends them.
+        key = unquote_plus(entry["s3"]["object"]["key"])
+        outcome = check_object(key, entry["s3"]["object"].get("versionId"))
+        logger.info("upload checked", extra={"key": key, "outcome": outcome})

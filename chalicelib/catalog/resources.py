@@ -1,0 +1,357 @@
+"""Creators' resources: create, edit, list, delete drafts, upload files straight to S3, and
+submit for review. Functions take primitives or request models and never see HTTP."""
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+import uuid
+from typing import Any
+
+from msgspec import UNSET
+from pynamodb.exceptions import DeleteError, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import aws, cursor, db
+from chalicelib.catalog import categories
+from chalicelib.catalog.schemas import (
+    FileOut,
+    Money,
+    ResourceIn,
+    ResourceList,
+    ResourceOut,
+    ResourcePatch,
+    UploadForm,
+)
+from chalicelib.catalog.store import ResourceRecord, UploadRecord
+from chalicelib.config import settings
+from chalicelib.errors import Conflict, Invalid, NotFound, TooLarge, ValidationFailed
+from chalicelib.uploads import presign, sniff
+
+PART_SIZE = 64 * 1024 * 1024
+COVER_MAX_BYTES = 10 * 1024 * 1024
+LIVE = ("published", "unpublished")  # states that have an approved file buyers get
+
+
+class UnderReview(Conflict):
+    code = "under_review"
+    message = "The resource is under review and cannot change until it is decided."
+
+
+class WrongState(Conflict):
+    code = "wrong_state"
+
+
+class Concurrent(Conflict):
+    code = "concurrent_update"
+    message = "The resource changed concurrently; try again."
+
+
+# ---------------------------------------------------------------- reading
+
+def collection(resource_id: str) -> tuple[ResourceRecord | None, dict[str, UploadRecord]]:
+    """The resource and its uploads: one Query on its item collection."""
+    resource, uploads = None, {}
+    for item in ResourceRecord.query(ResourceRecord.key(resource_id), consistent_read=True):
+        if item.sk == "META":
+            resource = ResourceRecord.from_raw_data(item.serialize())
+        else:
+            upload = UploadRecord.from_raw_data(item.serialize())
+            uploads[upload.upload_id] = upload
+    return resource, uploads
+
+
+def load(resource_id: str) -> ResourceRecord:
+    try:
+        return ResourceRecord.get(ResourceRecord.key(resource_id), "META", consistent_read=True)
+    except ResourceRecord.DoesNotExist:
+        raise NotFound("No such resource.", code="resource_not_found") from None
+
+
+def owned(creator_id: str, resource_id: str) -> ResourceRecord:
+    """The creator's resource; someone else's is as absent as a missing one."""
+    resource = load(resource_id)
+    if resource.creator_id != creator_id:
+        raise NotFound("No such resource.", code="resource_not_found")
+    return resource
+
+
+def _file_out(upload: UploadRecord | None, version: int | None = None) -> FileOut | None:
+    if upload is None:
+        return None
+    return FileOut(upload_id=upload.upload_id, status=upload.status, filename=upload.filename,
+                   content_type=upload.content_type,
+                   size=int(upload.size) if upload.size is not None else None,
+                   sha256=upload.sha256, reason=upload.reason, version=version)
+
+
+def resource_out(r: ResourceRecord, uploads: dict[str, UploadRecord]) -> ResourceOut:
+    live_version = int(r.live_file.version) if r.live_file else None
+    file_version = live_version if r.live_file and r.live_file.upload_id == r.file_upload_id \
+        else None
+    return ResourceOut(
+        id=r.resource_id, creator_id=r.creator_id, title=r.title, description=r.description,
+        kind=r.kind, price=Money(amount=int(r.price_amount), currency=r.price_currency),
+        category=r.category, tags=list(r.tags or []), members_only=r.members_only,
+        status=r.status, file=_file_out(uploads.get(r.file_upload_id or ""), file_version),
+        pending_file=_file_out(uploads.get(r.pending_upload_id or "")),
+        cover=_file_out(uploads.get(r.cover_upload_id or "")),
+        preview=_file_out(uploads.get(r.preview_upload_id or "")),
+        review_pending=r.status == "pending_review" or r.review_pending,
+        rejection_reason=r.rejection_reason, created_at=r.created_at, updated_at=r.updated_at,
+        published_at=r.published_at)
+
+
+def view(resource_id: str, creator_id: str | None = None) -> ResourceOut:
+    """The full resource (for its creator, or for an admin when `creator_id` is None)."""
+    resource, uploads = collection(resource_id)
+    if resource is None or (creator_id is not None and resource.creator_id != creator_id):
+        raise NotFound("No such resource.", code="resource_not_found")
+    return resource_out(resource, uploads)
+
+
+def list_own(creator_id: str, status: str | None, limit: int,
+             cursor_text: str | None) -> ResourceList:
+    """The creator's resources, newest first, optionally of one status. One Query."""
+    scope = f"creator-resources:{creator_id}:{status or '*'}"
+    start = cursor.decode(cursor_text, scope)
+    condition = ResourceRecord.status == status if status else None
+    results = ResourceRecord.by_creator.query(f"CREATOR#{creator_id}", scan_index_forward=False,
+                                              limit=limit, last_evaluated_key=start,
+                                              filter_condition=condition)
+    items, position = db.page(results)
+    return ResourceList(items=[resource_out(r, {}) for r in items],
+                        next_cursor=cursor.encode(position, scope))
+
+
+# ---------------------------------------------------------------- writing
+
+def clean_tags(tags: list[str]) -> list[str]:
+    """Trimmed, NFKC, without duplicates (case-insensitive), order kept."""
+    out, seen = [], set()
+    for raw in tags:
+        tag = " ".join(unicodedata.normalize("NFKC", raw).split())
+        if not tag:
+            raise ValidationFailed("A tag is empty.", details={"fields": {"tags": "empty tag"}})
+        if tag.casefold() not in seen:
+            seen.add(tag.casefold())
+            out.append(tag)
+    return out
+
+
+def _clean_title(raw: str) -> str:
+    title = " ".join(unicodedata.normalize("NFKC", raw).split())
+    if not title:
+        raise ValidationFailed("The title is empty.", details={"fields": {"title": "empty"}})
+    return title
+
+
+def create(creator_id: str, creator_name: str, body: ResourceIn) -> ResourceOut:
+    """A new draft owned by the creator."""
+    now = db.now_iso()
+    resource_id = uuid.uuid4().hex
+    record = ResourceRecord(
+        pk=ResourceRecord.key(resource_id), resource_id=resource_id, creator_id=creator_id,
+        creator_name=creator_name, title=_clean_title(body.title), description=body.description,
+        kind=body.kind, price_amount=body.price.amount, price_currency=body.price.currency,
+        category=body.category, category_path=categories.path(body.category),
+        tags=clean_tags(body.tags), members_only=body.members_only, status="draft",
+        created_at=now, updated_at=now, gsi1pk=f"CREATOR#{creator_id}",
+        gsi1sk=f"{now}#{resource_id}")
+    record.save(condition=ResourceRecord.pk.does_not_exist())
+    return resource_out(record, {})
+
+
+def mutate(resource_id: str, change, creator_id: str | None = None) -> ResourceRecord:
+    """Apply `change(resource) -> actions` under the resource's version (see db.mutate)."""
+    def load_checked() -> ResourceRecord:
+        return owned(creator_id, resource_id) if creator_id else load(resource_id)
+
+    def stamped(resource: ResourceRecord) -> list:
+        actions = change(resource)
+        return [*actions, ResourceRecord.updated_at.set(db.now_iso())] if actions else []
+
+    return db.mutate(load_checked, stamped, Concurrent())
+
+
+def update(creator_id: str, resource_id: str, patch: ResourcePatch) -> ResourceOut:
+    """Edit a resource. A published one changes at once (and is re-listed); one under review
+    cannot change. Existing orders keep the price they were sold at."""
+    from chalicelib.catalog import review
+
+    def change(r: ResourceRecord) -> list[Any]:
+        if r.status == "pending_review":
+            raise UnderReview()
+        actions: list[Any] = []
+        fields = {"title": _clean_title, "description": str, "kind": str,
+                  "members_only": bool, "tags": clean_tags}
+        for name, convert in fields.items():
+            value = getattr(patch, name)
+            if value is not UNSET:
+                actions.append(getattr(ResourceRecord, name).set(convert(value)))
+        if patch.price is not UNSET:
+            actions += [ResourceRecord.price_amount.set(patch.price.amount),
+                        ResourceRecord.price_currency.set(patch.price.currency)]
+        if patch.category is not UNSET:
+            actions += [ResourceRecord.category.set(patch.category),
+                        ResourceRecord.category_path.set(categories.path(patch.category))]
+        if actions and r.status == "rejected":
+            # An edited rejected resource goes back to draft, ready to be submitted again.
+            actions.append(ResourceRecord.status.set("draft"))
+        return actions
+
+    resource = mutate(resource_id, change, creator_id)
+    if resource.status == "published":
+        review.reindex(resource_id)
+    return view(resource_id, creator_id)
+
+
+def delete_draft(creator_id: str, resource_id: str) -> None:
+    """Delete a draft (never published, not under review) with its uploads."""
+    resource, uploads = collection(resource_id)
+    if resource is None or resource.creator_id != creator_id:
+        raise NotFound("No such resource.", code="resource_not_found")
+    try:
+        resource.delete(condition=(ResourceRecord.status == "draft")
+                        & (ResourceRecord.creator_id == creator_id))
+    except DeleteError as exc:
+        if db.is_condition_failure(exc):
+            raise WrongState("Only drafts can be deleted; unpublish instead.") from None
+        raise
+    s3 = aws.s3()
+    with UploadRecord.batch_write() as batch:
+        for upload in uploads.values():
+            batch.delete(upload)
+            s3.delete_object(Bucket=settings().uploads_bucket, Key=upload.key)
+
+
+# ---------------------------------------------------------------- uploads
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _safe_name(filename: str) -> str:
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    name = _SAFE.sub("_", unicodedata.normalize("NFKC", base)).strip("._") or "file"
+    return name[-100:]
+
+
+def _check_upload(purpose: str, content_type: str, size: int) -> None:
+    allowed = {"file": set(sniff.ACCEPTS), "cover": sniff.IMAGES, "preview": sniff.SAMPLES}
+    if content_type not in allowed[purpose]:
+        raise ValidationFailed(f"A {purpose} cannot be of type {content_type}.",
+                               code="unsupported_type",
+                               details={"fields": {"content_type": sorted(allowed[purpose])}})
+    limit = COVER_MAX_BYTES if purpose == "cover" else settings().max_upload_bytes
+    if size > limit:
+        raise TooLarge(f"The file is larger than {limit} bytes.", code="file_too_large",
+                       details={"fields": {"size": f"at most {limit}"}, "max_bytes": limit})
+
+
+def create_upload(creator_id: str, resource_id: str, filename: str, content_type: str,
+                  size: int, purpose: str) -> UploadForm:
+    """Reserve an upload and return how to send it straight to S3: a presigned POST, or
+    presigned multipart part URLs above the multipart threshold."""
+    content_type = content_type.split(";")[0].strip().lower()
+    _check_upload(purpose, content_type, size)
+    cfg = settings()
+    resource = owned(creator_id, resource_id)
+    if resource.status == "pending_review" or (purpose == "file" and resource.review_pending):
+        raise UnderReview()
+    upload_id = uuid.uuid4().hex
+    key = f"creators/{creator_id}/{resource_id}/{upload_id}/{_safe_name(filename)}"
+    multipart = size > cfg.multipart_threshold_bytes
+    multipart_id = presign.start_multipart(cfg.uploads_bucket, key, content_type) \
+        if multipart else None
+    upload = UploadRecord(pk=resource.pk, sk=UploadRecord.sort_key(upload_id),
+                          upload_id=upload_id, resource_id=resource_id, creator_id=creator_id,
+                          purpose=purpose, filename=filename, content_type=content_type,
+                          declared_size=size, key=key, multipart_id=multipart_id,
+                          created_at=db.now_iso())
+    pointer = {"cover": ResourceRecord.cover_upload_id, "preview": ResourceRecord.preview_upload_id,
+               "file": ResourceRecord.pending_upload_id if resource.status in LIVE
+               else ResourceRecord.file_upload_id}[purpose]
+    try:
+        with TransactWrite(connection=db.connection()) as tx:
+            tx.save(upload, condition=UploadRecord.sk.does_not_exist())
+            tx.update(resource, actions=[pointer.set(upload_id),
+                                         ResourceRecord.updated_at.set(db.now_iso())])
+    except TransactWriteError as exc:
+        if "ConditionalCheckFailed" in db.cancellation_codes(exc):
+            raise Concurrent() from None
+        raise
+    seconds = cfg.upload_url_seconds
+    if multipart:
+        part_size = max(PART_SIZE, math.ceil(size / 10_000))
+        parts = math.ceil(size / part_size)
+        return UploadForm(upload_id=upload_id, method="multipart",
+                          expires_at=presign.expiry(seconds), part_size=part_size,
+                          parts=presign.part_urls(cfg.uploads_bucket, key, multipart_id, parts,
+                                                  seconds))
+    form = presign.post_form(cfg.uploads_bucket, key, content_type, size, seconds)
+    return UploadForm(upload_id=upload_id, method="post", expires_at=presign.expiry(seconds),
+                      url=form["url"], fields=form["fields"])
+
+
+def _own_upload(creator_id: str, resource_id: str, upload_id: str) -> UploadRecord:
+    owned(creator_id, resource_id)
+    try:
+        return UploadRecord.get(ResourceRecord.key(resource_id), UploadRecord.sort_key(upload_id),
+                                consistent_read=True)
+    except UploadRecord.DoesNotExist:
+        raise NotFound("No such upload.", code="upload_not_found") from None
+
+
+def complete_upload(creator_id: str, resource_id: str, upload_id: str,
+                    parts: list[tuple[int, str]]) -> None:
+    """Assemble a multipart upload; S3 then announces the object and it is checked."""
+    upload = _own_upload(creator_id, resource_id, upload_id)
+    if not upload.multipart_id or upload.status != "awaiting_upload":
+        raise WrongState("This upload is not an open multipart upload.")
+    try:
+        presign.complete_multipart(settings().uploads_bucket, upload.key, upload.multipart_id,
+                                   sorted(parts))
+    except Exception as exc:  # botocore ClientError: the parts do not match what S3 holds
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code in {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "NoSuchUpload"}:
+            raise Invalid(f"S3 refused the parts: {code}.", code="invalid_parts") from None
+        raise
+
+
+def abort_upload(creator_id: str, resource_id: str, upload_id: str) -> None:
+    upload = _own_upload(creator_id, resource_id, upload_id)
+    if upload.multipart_id and upload.status == "awaiting_upload":
+        presign.abort_multipart(settings().uploads_bucket, upload.key, upload.multipart_id)
+    upload.update(actions=[UploadRecord.status.set("rejected"),
+                           UploadRecord.reason.set("aborted by the creator")],
+                  condition=UploadRecord.status == "awaiting_upload")
+
+
+# ---------------------------------------------------------------- submitting
+
+def submit(creator_id: str, resource_id: str) -> ResourceOut:
+    """Send a draft (or a new file version of a live resource) to the review queue; it needs a
+    verified file (409 otherwise)."""
+    def change(r: ResourceRecord) -> list[Any]:
+        if r.status == "pending_review" or r.review_pending:
+            raise WrongState("Already submitted.", code="already_submitted")
+        new_version = r.status in LIVE
+        candidate = r.pending_upload_id if new_version else r.file_upload_id
+        if not candidate:
+            raise WrongState("Upload a file first.", code="file_required")
+        upload = UploadRecord.get(r.pk, UploadRecord.sort_key(candidate), consistent_read=True)
+        if upload.status != "verified":
+            raise WrongState(f"The file is {upload.status.replace('_', ' ')}, not verified.",
+                             code="file_not_verified")
+        now = db.now_iso()
+        actions = [ResourceRecord.submitted_at.set(now), ResourceRecord.gsi2pk.set("REVIEW"),
+                   ResourceRecord.gsi2sk.set(f"{now}#{r.resource_id}"),
+                   ResourceRecord.rejection_reason.remove()]
+        if new_version:
+            actions.append(ResourceRecord.review_pending.set(True))
+        else:
+            actions.append(ResourceRecord.status.set("pending_review"))
+        return actions
+
+    mutate(resource_id, change, creator_id)
+    return view(resource_id, creator_id)

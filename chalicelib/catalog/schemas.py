@@ -1,0 +1,271 @@
+"""Request and response models of the catalog: resources, uploads, review, categories."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from chalicelib.accounts.schemas import Input, Limit
+
+Kind = Literal["file", "ebook", "audio", "video", "course", "article"]
+Status = Literal["draft", "pending_review", "published", "rejected", "unpublished"]
+Currency = Literal["cny", "usd"]
+Title = Annotated[str, Meta(min_length=1, max_length=120)]
+Description = Annotated[str, Meta(max_length=20_000)]
+Tag = Annotated[str, Meta(min_length=1, max_length=30)]
+Tags = Annotated[list[Tag], Meta(max_length=20)]
+Slug = Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+# 1,000,000.00 in minor units: above that a price is a typo, not a product.
+Amount = Annotated[int, Meta(ge=0, le=100_000_000)]
+Filename = Annotated[str, Meta(min_length=1, max_length=200)]
+ContentType = Annotated[str, Meta(min_length=3, max_length=100)]
+Reason = Annotated[str, Meta(min_length=1, max_length=1000)]
+UploadPurpose = Literal["file", "cover", "preview"]
+Sort = Literal["newest", "popular", "rating"]
+
+
+class Money(Struct, forbid_unknown_fields=True):
+    amount: Amount
+    currency: Currency
+
+
+class ResourceIn(Input):
+    title: Title
+    description: Description
+    price: Money
+    category: Slug
+    kind: Kind
+    tags: Tags = []
+    members_only: bool = False
+
+
+class ResourcePatch(Input):
+    title: Title | UnsetType = UNSET
+    description: Description | UnsetType = UNSET
+    price: Money | UnsetType = UNSET
+    category: Slug | UnsetType = UNSET
+    kind: Kind | UnsetType = UNSET
+    tags: Tags | UnsetType = UNSET
+    members_only: bool | UnsetType = UNSET
+
+
+class UploadIn(Input):
+    filename: Filename
+    content_type: ContentType
+    size: Annotated[int, Meta(ge=1)]
+    purpose: UploadPurpose = "file"
+
+
+class MultipartPart(Input):
+    part_number: Annotated[int, Meta(ge=1, le=10_000)]
+    etag: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class MultipartCompleteIn(Input):
+    parts: Annotated[list[MultipartPart], Meta(min_length=1, max_length=10_000)]
+
+
+class RejectIn(Input):
+    reason: Reason
+
+
+class CategoryIn(Input):
+    slug: Slug
+    name: Annotated[str, Meta(min_length=1, max_length=40)]
+    parent: Slug | None = None
+    position: Annotated[int, Meta(ge=0, le=10_000)] = 0
+
+
+class CategoryPatch(Input):
+    name: Annotated[str, Meta(min_length=1, max_length=40)] | UnsetType = UNSET
+    position: Annotated[int, Meta(ge=0, le=10_000)] | UnsetType = UNSET
+
+
+class CreatorListQuery(Struct):
+    status: Status | None = None
+    limit: Limit = 20
+    cursor: str | None = None
+
+
+class PageQuery(Struct):
+    limit: Limit = 20
+    cursor: str | None = None
+
+
+class CatalogQuery(Struct):
+    category: str | None = None
+    tag: str | None = None
+    sort: Sort = "newest"
+    limit: Limit = 20
+    cursor: str | None = None
+
+
+class SearchQuery(Struct):
+    q: Annotated[str, Meta(min_length=1, max_length=100)]
+    limit: Limit = 20
+    cursor: str | None = None
+
+
+class AuditQuery(Struct):
+    resource_id: str | None = None
+    limit: Limit = 20
+    cursor: str | None = None
+
+
+class FileOut(Struct):
+    upload_id: str
+    status: Literal["awaiting_upload", "verifying", "verified", "rejected"]
+    filename: str
+    content_type: str
+    size: int | None
+    sha256: str | None
+    reason: str | None = None
+    version: int | None = None
+
+
+class ResourceOut(Struct):
+    """A resource as its creator and admins see it."""
+
+    id: str
+    creator_id: str
+    title: str
+    description: str
+    kind: str
+    price: Money
+    category: str
+    tags: list[str]
+    members_only: bool
+    status: str
+    file: FileOut | None
+    pending_file: FileOut | None
+    cover: FileOut | None
+    preview: FileOut | None
+    review_pending: bool
+    rejection_reason: str | None
+    created_at: str
+    updated_at: str
+    published_at: str | None
+
+
+class ResourceEnvelope(Struct):
+    resource: ResourceOut
+
+
+class ResourceList(Struct):
+    items: list[ResourceOut]
+    next_cursor: str | None
+
+
+class CreatorRef(Struct):
+    id: str
+    display_name: str
+
+
+class Counts(Struct):
+    sales: int
+    rating_avg: float | None
+    rating_count: int
+
+
+class PublicFile(Struct):
+    filename: str
+    content_type: str
+    size: int
+    version: int
+
+
+class PublicResource(Struct):
+    """A published resource as anyone sees it: never a storage key."""
+
+    id: str
+    title: str
+    description: str
+    kind: str
+    price: Money
+    category: str
+    tags: list[str]
+    members_only: bool
+    creator: CreatorRef
+    counts: Counts
+    file: PublicFile | None
+    cover_url: str | None
+    preview_url: str | None
+    published_at: str | None
+    updated_at: str
+
+
+class ResourceCard(Struct):
+    """A resource in a listing or search result."""
+
+    id: str
+    title: str
+    kind: str
+    price: Money
+    category: str
+    tags: list[str]
+    members_only: bool
+    creator: CreatorRef
+    counts: Counts
+    cover_url: str | None
+    published_at: str
+
+
+class PublicResourceEnvelope(Struct):
+    resource: PublicResource
+
+
+class CardList(Struct):
+    items: list[ResourceCard]
+    next_cursor: str | None
+
+
+class CreatorProfile(Struct):
+    id: str
+    display_name: str
+    resources: list[ResourceCard]
+    next_cursor: str | None
+
+
+class UploadForm(Struct):
+    """How to send the file: `post` → POST `fields` then the file to `url`; `multipart` →
+    PUT each part to its URL, then call complete with the ETags."""
+
+    upload_id: str
+    method: Literal["post", "multipart"]
+    expires_at: str
+    url: str | None = None
+    fields: dict[str, str] | None = None
+    part_size: int | None = None
+    parts: list[dict] | None = None
+
+
+class Category(Struct):
+    slug: str
+    name: str
+    parent: str | None
+    position: int
+    children: list["Category"] = []
+
+
+class CategoryTree(Struct):
+    items: list[Category]
+
+
+class CategoryEnvelope(Struct):
+    category: Category
+
+
+class AuditEntry(Struct):
+    id: str
+    at: str
+    actor_id: str
+    action: str
+    target_type: str
+    target_id: str
+    reason: str | None
+    details: dict
+
+
+class AuditList(Struct):
+    items: list[AuditEntry]
+    next_cursor: str | None
