@@ -2,7 +2,6 @@
 app, and moto is imported before any boto3 client exists."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -20,14 +19,11 @@ import moto  # noqa: E402,F401  (before any boto3 client)
 import pytest  # noqa: E402
 
 from chalicelib.accounts import keys  # noqa: E402
+from tests.support import install_scan_guard, scans_from_app_code  # noqa: E402
 
-EVENTS = ROOT / "tests" / "events"
 # One key set for the whole run: the in-process cache of secrets lives across tests.
 SECRETS = keys.new_secrets_document()
-
-
-def load_event(name: str) -> dict:
-    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+install_scan_guard()
 
 
 @pytest.fixture
@@ -45,3 +41,13 @@ def aws():
         vault.store(SECRETS)
         yield resources
     vault.forget()
+
+
+@pytest.fixture(autouse=True)
+def no_scan_in_app_code():
+    """Fails the test when application code called DynamoDB Scan during it."""
+    scans_from_app_code().clear()
+    yield
+    found = list(scans_from_app_code())
+    scans_from_app_code().clear()
+    assert not found, "application code called Scan:\n" + "\n".join(found)

@@ -1,72 +1,8 @@
 from __future__ import annotations
 
-import json
-import uuid
-from dataclasses import dataclass
-from typing import Any
-
 import pytest
 
-PASSWORD = "correct horse battery staple"
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict
-    body: Any
-
-
-class Api:
-    """Chalice's test client with JSON in and out, so tests read like HTTP sessions."""
-
-    def __init__(self, client) -> None:
-        self.client = client
-
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None,
-             headers: dict | None = None, raw: str | bytes | None = None) -> Reply:
-        sent = {"Content-Type": "application/json"}
-        if token:
-            sent["Authorization"] = f"Bearer {token}"
-        sent.update(headers or {})
-        payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        response = getattr(self.client.http, method.lower())(path, headers=sent, body=payload)
-        text = response.body.decode() if isinstance(response.body, bytes) else response.body
-        parsed = json.loads(text) if text else None
-        return Reply(response.status_code, dict(response.headers), parsed)
-
-    def get(self, path, **kw):
-        return self.call("GET", path, **kw)
-
-    def post(self, path, body=None, **kw):
-        return self.call("POST", path, body, **kw)
-
-    def patch(self, path, body=None, **kw):
-        return self.call("PATCH", path, body, **kw)
-
-    def register(self, email: str | None = None, password: str = PASSWORD,
-                 name: str = "Tester") -> dict:
-        email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
-        reply = self.post("/auth/register", {"email": email, "password": password,
-                                             "display_name": name})
-        assert reply.status == 201, reply.body
-        return reply.body["user"]
-
-    def login(self, email: str, password: str = PASSWORD) -> dict:
-        reply = self.post("/auth/login", {"email": email, "password": password})
-        assert reply.status == 200, reply.body
-        return reply.body
-
-    def user_session(self, **kw) -> tuple[dict, dict]:
-        user = self.register(**kw)
-        return user, self.login(user["email"], kw.get("password", PASSWORD))
-
-    def admin_session(self) -> tuple[dict, dict]:
-        from chalicelib.accounts import service
-
-        email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-        record = service.ensure_admin(email, PASSWORD, "Admin")
-        return {"id": record.user_id, "email": email}, self.login(email)
+from tests.support import Api
 
 
 @pytest.fixture
@@ -83,14 +19,3 @@ def client(aws):
 @pytest.fixture
 def api(client) -> Api:
     return Api(client)
-
-
-def assert_envelope(reply: Reply, status: int, code: str | None = None) -> dict:
-    assert reply.status == status, (reply.status, reply.body)
-    assert set(reply.body) == {"error"}, reply.body
-    error = reply.body["error"]
-    assert set(error) == {"code", "message", "details"}
-    assert isinstance(error["message"], str) and error["message"]
-    if code:
-        assert error["code"] == code, error
-    return error

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import load_event
+from tests.support import load_event
 
 
 def invoke(client, event: dict) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from tests.integration.conftest import PASSWORD, assert_envelope
+from tests.support import PASSWORD, assert_envelope
 
 
 def test_register_normalises_email_and_returns_the_user_without_secrets(api):

@@ -1,7 +1,7 @@
 """Every error leaves in the envelope of the API contract, including Chalice's own."""
 from __future__ import annotations
 
-from tests.integration.conftest import assert_envelope
+from tests.support import assert_envelope
 
 
 def test_malformed_json_is_a_400_envelope(api):

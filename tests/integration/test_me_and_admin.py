@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import PASSWORD, assert_envelope
+from tests.support import PASSWORD, assert_envelope
 
 
 def test_me_needs_a_bearer_token(api):
