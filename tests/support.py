@@ -99,6 +99,14 @@ class Api:
         user = self.register(**kw)
         return user, self.login(user["email"], kw.get("password", PASSWORD))
 
+    def creator_session(self, **kw) -> tuple[dict, dict]:
+        """A new user granted the creator role (auto-approval is on locally), with a token
+        pair that carries it."""
+        user, pair = self.user_session(**kw)
+        assert self.post("/me/creator", token=pair["access_token"]).status == 200
+        pair = self.post("/auth/refresh", {"refresh_token": pair["refresh_token"]}).body
+        return user, pair
+
     def admin_session(self) -> tuple[dict, dict]:
         from chalicelib.accounts import service
 
@@ -116,3 +124,27 @@ def assert_envelope(reply: Reply, status: int, code: str | None = None) -> dict:
     if code:
         assert error["code"] == code, error
     return error
+
+
+# A minimal valid PDF and PNG: real magic bytes, so the upload checks accept or refuse them.
+PDF_BYTES = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+             b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+PNG_BYTES = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01"
+             b"\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f"
+             b"\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def post_form(form: dict, data: bytes, filename: str = "upload.bin"):
+    """Send a file the way a browser does with a presigned POST: multipart/form-data, the
+    policy fields first and the file last."""
+    import requests
+
+    return requests.post(form["url"], data=form["fields"],
+                         files={"file": (filename, data)}, timeout=30)
+
+
+def drain(pump, rounds: int = 5) -> None:
+    """Deliver queued events until the queues are quiet."""
+    for _ in range(rounds):
+        if pump.poll_once() == 0:
+            return

@@ -52,11 +52,14 @@ class Concurrent(Conflict):
 def collection(resource_id: str) -> tuple[ResourceRecord | None, dict[str, UploadRecord]]:
     """The resource and its uploads: one Query on its item collection."""
     resource, uploads = None, {}
-    for item in ResourceRecord.query(ResourceRecord.key(resource_id), consistent_read=True):
-        if item.sk == "META":
-            resource = ResourceRecord.from_raw_data(item.serialize())
+    # The collection mixes two models, so it is read raw and each item typed by its sort key.
+    raw = ResourceRecord._get_connection().query(ResourceRecord.key(resource_id),
+                                                 consistent_read=True)
+    for item in raw.get("Items", []):
+        if item["sk"]["S"] == "META":
+            resource = ResourceRecord.from_raw_data(item)
         else:
-            upload = UploadRecord.from_raw_data(item.serialize())
+            upload = UploadRecord.from_raw_data(item)
             uploads[upload.upload_id] = upload
     return resource, uploads
 

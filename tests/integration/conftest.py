@@ -19,3 +19,26 @@ def client(aws):
 @pytest.fixture
 def api(client) -> Api:
     return Api(client)
+
+
+@pytest.fixture
+def pump(aws):
+    """The local stack's event pump over in-process moto: queued events reach the app's own
+    handlers exactly as on the local stack."""
+    import app as module
+    from chalicelib.config import settings
+    from chalicelib.local.pump import EventPump
+
+    return EventPump(module.app, module, settings().region, retry_delay_seconds=0)
+
+
+@pytest.fixture
+def catalog(aws):
+    """The default category tree."""
+    from chalicelib.catalog import categories
+    from chalicelib.catalog.seed import seed_categories
+
+    categories.forget()
+    seed_categories()
+    yield
+    categories.forget()

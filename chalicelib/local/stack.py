@@ -1,0 +1,212 @@
+"""The whole platform on one machine: embedded AWS (moto server), the resources of
+`infra/resources.yaml`, seeded accounts, the API over HTTP and the event pump.
+
+    python -m chalicelib.local.stack        # `make run`
+
+Environment: API_HOST (127.0.0.1), API_PORT (8000), MOTO_PORT (a free port),
+LOCAL_ADMIN_EMAIL / LOCAL_ADMIN_PASSWORD (generated when unset), STRIPE_WEBHOOK_SECRET
+(generated when unset), PUMP_RETRY_DELAY_SECONDS (failed messages come back after this many
+seconds instead of the queue's visibility timeout). Everything lives in memory and is gone
+when the process ends. The last line printed is `Ready: <API URL>`.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.local import stage
+
+STAGE = "local"
+DEFAULT_ADMIN_EMAIL = "admin@paidres.local"
+log = logging.getLogger("chalicelib.local.stack")  # __name__ is __main__ under -m
+
+
+@dataclass(frozen=True)
+class Account:
+    label: str
+    email: str
+    password: str
+
+
+def _password() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def _int_env(name: str) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else None
+
+
+def seed_admin() -> tuple[Account, str]:
+    """The local admin, from LOCAL_ADMIN_EMAIL / LOCAL_ADMIN_PASSWORD or generated; with the
+    admin's user id."""
+    from chalicelib.accounts import service
+
+    email = os.environ.get("LOCAL_ADMIN_EMAIL") or DEFAULT_ADMIN_EMAIL
+    password = os.environ.get("LOCAL_ADMIN_PASSWORD") or _password()
+    user = service.ensure_admin(email, password, "Local admin")
+    return Account("Admin", user.email, password), user.user_id
+
+
+def seed_demo(admin_id: str) -> list[Account]:
+    """Demo data for trying the platform by hand: a creator and a buyer, the category tree
+    and a few published resources. Later features add their demo records here."""
+    from chalicelib.accounts import service
+    from chalicelib.catalog.seed import seed_categories, seed_demo_catalog
+
+    accounts, users = [], []
+    for email, name, roles in (
+            ("creator@paidres.local", "Demo creator", frozenset({"buyer", "creator"})),
+            ("buyer@paidres.local", "Demo buyer", frozenset({"buyer"}))):
+        password = _password()
+        user = service.register(email, password, name, roles=roles)
+        accounts.append(Account(name, user.email, password))
+        users.append(user)
+    seed_categories()
+    seed_demo_catalog(users[0].user_id, users[0].display_name, admin_id)
+    return accounts
+
+
+class Stack:
+    """The running pieces. Stopping begins with the API (no new work), then the pump, and
+    moto last, which the other two call."""
+
+    def __init__(self) -> None:
+        self.moto: Any = None
+        self.server: Any = None
+        self.server_thread: threading.Thread | None = None
+        self.pump: Any = None
+
+    def start_moto(self, port: int) -> str:
+        """Start the embedded moto server; returns its endpoint URL."""
+        from moto.server import ThreadedMotoServer
+
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.moto.start()
+        host, bound = self.moto.get_host_and_port()
+        return f"http://{host}:{bound}"
+
+    def start_api(self, host: str, port: int) -> Any:
+        """Serve the app over HTTP from a background thread; returns the chalice Config."""
+        from app import app
+        from chalicelib.local.gateway import chalice_config, make_server
+
+        config = chalice_config(STAGE, str(stage.ROOT), str(stage.CONFIG))
+        self.server = make_server(app, config, host, port)
+        self.server_thread = threading.Thread(target=self.server.server.serve_forever,
+                                              name="api-server", daemon=True)
+        self.server_thread.start()
+        return config
+
+    def start_pump(self, config: Any, endpoint: str) -> None:
+        import app as app_module
+        from chalicelib.config import settings
+        from chalicelib.local.pump import EventPump
+
+        cfg = settings()
+        self.pump = EventPump(app_module.app, app_module, cfg.region, endpoint, config=config,
+                              retry_delay_seconds=_int_env("PUMP_RETRY_DELAY_SECONDS"))
+        self.pump.start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server.server_close()
+        if self.pump is not None:
+            self.pump.stop()
+        if self.moto is not None:
+            self.moto.stop()
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("chalicelib.local").setLevel(logging.INFO)
+    # The moto server would log every AWS call the app and the pump make.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # Powertools warns on every invocation that adds no metric, which most local ones are.
+    warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
+
+
+def _print_banner(api_url: str, storefront_url: str, endpoint: str, admin: Account,
+                  demo: list[Account], webhook_secret: str, seconds: float) -> None:
+    lines = [
+        "",
+        "paidres local stack (everything in memory; gone on exit)",
+        f"  API:            {api_url}",
+        f"  Storefront:     {storefront_url}",
+        f"  Mail outbox:    {api_url}/_local/outbox",
+        f"  AWS (moto):     {endpoint}",
+        *(f"  {a.label + ':':<15} {a.email} / {a.password}" for a in (admin, *demo)),
+        f"  Stripe webhook: {webhook_secret}",
+        f"  Started in {seconds:.1f} s. Ctrl-C stops.",
+        "",
+        f"Ready: {api_url}",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def main() -> int:
+    started = time.monotonic()
+    _configure_logging()
+    host = os.environ.get("API_HOST") or "127.0.0.1"
+    port = _int_env("API_PORT") or 8000
+    api_url = f"http://{host}:{port}"
+    webhook_secret = os.environ.get("STRIPE_WEBHOOK_SECRET") or \
+        "whsec_" + secrets.token_urlsafe(24)
+    # Settings are read once per process, so the stage and everything derived from it must be
+    # in the environment before the first module that reads them is imported.
+    stage.apply(STAGE, {"PUBLIC_BASE_URL": api_url,
+                        "STOREFRONT_URL": os.environ.get("STOREFRONT_URL") or api_url,
+                        "STRIPE_WEBHOOK_SECRET": webhook_secret})
+    import moto  # noqa: F401  (before any boto3 client exists)
+
+    stack = Stack()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        endpoint = stack.start_moto(_int_env("MOTO_PORT") or 0)
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+
+        from chalicelib import vault
+        from chalicelib.accounts import keys
+        from chalicelib.config import settings
+        from chalicelib.local.provision import provision
+        from chalicelib.observability import metrics
+
+        cfg = settings()
+        provision(cfg.stage, cfg.region)
+        vault.store(keys.new_secrets_document())
+        admin, admin_id = seed_admin()
+        demo = seed_demo(admin_id)
+        # Seeding is not traffic: its metrics must not go out with the first request's.
+        metrics.clear_metrics()
+        config = stack.start_api(host, port)
+        stack.start_pump(config, endpoint)
+        _print_banner(api_url, cfg.storefront_url, endpoint, admin, demo, webhook_secret,
+                      time.monotonic() - started)
+        while not stop.wait(0.5):
+            pass
+        print("Stopping...", flush=True)
+    except Exception as exc:  # noqa: BLE001 - whatever failed, stop what did start
+        if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+            log.error("%s: set API_PORT or MOTO_PORT to a free port", exc)
+        else:
+            log.exception("the local stack failed")
+        return 1
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

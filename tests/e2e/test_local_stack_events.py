@@ -1,0 +1,92 @@
+"""The local stack's event pump, seen from outside: a message put on the analytics queue is
+counted by the rollup handler, once, and a poison message ends in the dead-letter queue."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from chalicelib.local.stage import stage_environment
+
+pytestmark = pytest.mark.e2e
+
+ENV = stage_environment("local")
+
+
+def eventually(probe, timeout: float, interval: float = 0.2):
+    """The first truthy result of `probe()` within `timeout` seconds, else None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found or time.monotonic() >= deadline:
+            return found
+        time.sleep(interval)
+
+
+def analytics_event(metric: str) -> str:
+    return json.dumps({"event_id": uuid.uuid4().hex, "type": metric,
+                       "at": datetime.now(UTC).isoformat(), "count": 1})
+
+
+def counter(boto, metric: str) -> int | None:
+    item = boto("dynamodb").get_item(
+        TableName=ENV["STATS_TABLE"], ConsistentRead=True,
+        Key={"pk": {"S": f"COUNTER#{metric}"}, "sk": {"S": datetime.now(UTC).date().isoformat()}},
+    ).get("Item")
+    return int(item["value"]["N"]) if item else None
+
+
+def queue_url(boto, name: str) -> str:
+    return boto("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+
+
+def drained(boto, url: str) -> bool:
+    counts = boto("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return all(v == "0" for v in counts.values())
+
+
+def test_queued_analytics_event_is_counted_by_the_rollup(boto):
+    # given
+    url = queue_url(boto, ENV["ANALYTICS_QUEUE"])
+    # when
+    boto("sqs").send_message(QueueUrl=url, MessageBody=analytics_event("e2e_metric"))
+    # then
+    assert eventually(lambda: counter(boto, "e2e_metric"), timeout=10) == 1
+
+
+def test_same_analytics_event_sent_twice_is_counted_once(boto):
+    # given
+    url = queue_url(boto, ENV["ANALYTICS_QUEUE"])
+    body = analytics_event("e2e_metric_twice")
+    # when
+    boto("sqs").send_message(QueueUrl=url, MessageBody=body)
+    boto("sqs").send_message(QueueUrl=url, MessageBody=body)
+    # then
+    assert eventually(lambda: counter(boto, "e2e_metric_twice") and drained(boto, url),
+                      timeout=10)
+    assert counter(boto, "e2e_metric_twice") == 1
+
+
+def test_poison_message_lands_in_the_dead_letter_queue(boto):
+    # given
+    sqs = boto("sqs")
+    url = queue_url(boto, ENV["ANALYTICS_QUEUE"])
+    dlq = queue_url(boto, ENV["ANALYTICS_QUEUE"] + "-dlq")
+    marker = f"not json {uuid.uuid4().hex}"
+    # when
+    sqs.send_message(QueueUrl=url, MessageBody=marker)
+
+    # then
+    def dead_lettered():
+        messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                       AttributeNames=["All"]).get("Messages", [])
+        return [m for m in messages if m["Body"] == marker]
+
+    found = eventually(dead_lettered, timeout=30)
+    assert found, "the poison message never reached the dead-letter queue"
+    # Received by the pump maxReceiveCount (3) times before SQS moved it.
+    assert int(found[0]["Attributes"]["ApproximateReceiveCount"]) >= 3
