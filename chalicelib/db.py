@@ -9,6 +9,18 @@ from typing import Any, TypeVar
 from chalicelib.config import settings
 
 
+def global_index(name: str) -> Any:
+    """A PynamoDB global index `name` keyed by `<name>pk` / `<name>sk`, all attributes
+    projected: the shape of every GSI in infra/resources.yaml."""
+    from pynamodb.attributes import UnicodeAttribute
+    from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+
+    meta = type("Meta", (), {"index_name": name, "projection": AllProjection()})
+    return type(f"{name.title()}Index", (GlobalSecondaryIndex,), {
+        "Meta": meta, f"{name}pk": UnicodeAttribute(hash_key=True),
+        f"{name}sk": UnicodeAttribute(range_key=True)})()
+
+
 def table_meta(setting: str) -> type:
     """A PynamoDB `Meta` for the table named by `settings().<setting>`.
 

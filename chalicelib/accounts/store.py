@@ -12,28 +12,9 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.exceptions import DoesNotExist
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.db import table_meta
-
-
-class UsersByCreation(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "gsi1"
-        projection = AllProjection()
-
-    gsi1pk = UnicodeAttribute(hash_key=True)
-    gsi1sk = UnicodeAttribute(range_key=True)
-
-
-class UsersByCreatorStatus(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "gsi2"
-        projection = AllProjection()
-
-    gsi2pk = UnicodeAttribute(hash_key=True)
-    gsi2sk = UnicodeAttribute(range_key=True)
+from chalicelib.db import global_index, table_meta
 
 
 class UserRecord(Model):
@@ -57,8 +38,8 @@ class UserRecord(Model):
     gsi1sk = UnicodeAttribute()
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
-    by_creation = UsersByCreation()
-    by_creator_status = UsersByCreatorStatus()
+    by_creation = global_index("gsi1")
+    by_creator_status = global_index("gsi2")
 
     @staticmethod
     def key(user_id: str) -> str:

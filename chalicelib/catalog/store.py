@@ -12,28 +12,10 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, LocalSecondaryIndex
+from pynamodb.indexes import AllProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.db import table_meta
-
-
-class _Gsi1(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "gsi1"
-        projection = AllProjection()
-
-    gsi1pk = UnicodeAttribute(hash_key=True)
-    gsi1sk = UnicodeAttribute(range_key=True)
-
-
-class _Gsi2(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "gsi2"
-        projection = AllProjection()
-
-    gsi2pk = UnicodeAttribute(hash_key=True)
-    gsi2sk = UnicodeAttribute(range_key=True)
+from chalicelib.db import global_index, table_meta
 
 
 class LiveFile(MapAttribute):
@@ -91,8 +73,8 @@ class ResourceRecord(Model):
     gsi1sk = UnicodeAttribute()
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
-    by_creator = _Gsi1()
-    by_review = _Gsi2()
+    by_creator = global_index("gsi1")
+    by_review = global_index("gsi2")
 
     @staticmethod
     def key(resource_id: str) -> str:
@@ -155,7 +137,7 @@ class AuditRecord(Model):
     details = MapAttribute(default=dict)
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
-    by_target = _Gsi1()
+    by_target = global_index("gsi1")
 
 
 class _ListingIndex(LocalSecondaryIndex):
