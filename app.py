@@ -2,9 +2,9 @@
 (`chalicelib/blueprints/`); this module only wires them, the middleware and the event
 handlers together."""
 from aws_lambda_powertools.logging import correlation_paths
-from chalice import Chalice, ConvertToMiddleware
+from chalice import Chalice, ConvertToMiddleware, Rate
 
-from chalicelib.blueprints import admin, auth, catalog, creator, me, moderation, system
+from chalicelib.blueprints import admin, auth, catalog, commerce, creator, me, moderation, system
 from chalicelib.config import queue_name_for_import, settings
 from chalicelib.events import process_batch
 from chalicelib.observability import logger, metrics
@@ -17,7 +17,8 @@ app.register_middleware(ConvertToMiddleware(
 app.register_middleware(ConvertToMiddleware(metrics.log_metrics), "all")
 app.register_middleware(envelope_middleware, "http")
 
-for blueprint in (system.bp, auth.bp, me.bp, admin.bp, creator.bp, catalog.bp, moderation.bp):
+for blueprint in (system.bp, auth.bp, me.bp, admin.bp, creator.bp, catalog.bp, moderation.bp,
+                  commerce.bp):
     app.register_blueprint(blueprint)
 
 if settings().local_mode:
@@ -42,3 +43,20 @@ def upload_events(event):
     from chalicelib.catalog.files import record_handler
 
     return process_batch(event, record_handler)
+
+
+@app.on_sqs_message(queue=queue_name_for_import("PAYMENTS_QUEUE"), batch_size=10,
+                    name="payment_events")
+def payment_events(event):
+    """Applies verified Stripe events to orders, once per event id."""
+    from chalicelib.payments.consumer import record_handler
+
+    return process_batch(event, record_handler)
+
+
+@app.schedule(Rate(15, unit=Rate.MINUTES), name="reconcile_payments")
+def reconcile_payments(event):
+    """Repairs orders whose payment events never arrived, from Stripe's own record."""
+    from chalicelib.payments.processing import reconcile
+
+    return reconcile()

@@ -48,6 +48,13 @@ class Settings:
     catalog_table: str
     listings_table: str
     search_table: str
+    orders_table: str
+    idempotency_table: str
+    payments_queue: str
+    stripe_api_base: str | None
+    stripe_secret_key: str | None
+    stripe_webhook_secrets: tuple[str, ...]
+    download_url_seconds: int
     uploads_bucket: str
     analytics_queue: str
     upload_events_queue: str
@@ -95,6 +102,15 @@ class Settings:
             catalog_table=req("CATALOG_TABLE"),
             listings_table=req("LISTINGS_TABLE"),
             search_table=req("SEARCH_TABLE"),
+            orders_table=req("ORDERS_TABLE"),
+            idempotency_table=req("IDEMPOTENCY_TABLE"),
+            payments_queue=req("PAYMENTS_QUEUE"),
+            stripe_api_base=env.get("STRIPE_API_BASE") or None,
+            stripe_secret_key=env.get("STRIPE_SECRET_KEY") or None,
+            # Several secrets, comma-separated, while an endpoint secret is being rolled.
+            stripe_webhook_secrets=tuple(
+                s.strip() for s in env.get("STRIPE_WEBHOOK_SECRET", "").split(",") if s.strip()),
+            download_url_seconds=min(_int(env, "DOWNLOAD_URL_SECONDS", 300), 300),
             uploads_bucket=req("UPLOADS_BUCKET"),
             analytics_queue=req("ANALYTICS_QUEUE"),
             upload_events_queue=req("UPLOAD_EVENTS_QUEUE"),

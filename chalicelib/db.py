@@ -96,3 +96,20 @@ def page(results: Iterable[Any]) -> tuple[list[Any], dict | None]:
     """Drain a PynamoDB result iterator: (items, position to resume from)."""
     items = list(results)
     return items, getattr(results, "last_evaluated_key", None)
+
+
+def batch_get_raw(request: dict[str, dict]) -> dict[str, list[dict]]:
+    """One BatchGetItem over several tables, raw items by table (keys DynamoDB left
+    unprocessed are asked again)."""
+    from chalicelib import aws
+
+    found: dict[str, list[dict]] = {table: [] for table in request}
+    pending = request
+    for _ in range(5):
+        reply = aws.dynamodb().batch_get_item(RequestItems=pending)
+        for table, items in reply.get("Responses", {}).items():
+            found[table].extend(items)
+        pending = reply.get("UnprocessedKeys") or {}
+        if not pending:
+            return found
+    raise RuntimeError("DynamoDB left keys unprocessed")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -88,7 +88,7 @@ class Ctx:
     headers: Any
     source_ip: str | None
     request_id: str | None
-    extra: dict = field(default_factory=dict)
+    raw_body: bytes | None = None
 
     @property
     def user_id(self) -> str:
@@ -219,6 +219,7 @@ class Router:
                         headers=request.headers,
                         source_ip=(request.context.get("identity") or {}).get("sourceIp"),
                         request_id=request.context.get("requestId"),
+                        raw_body=request.raw_body,
                     )
                     result = fn(ctx, **path_params)
                 except DomainError as exc:

@@ -11,8 +11,11 @@ sys.path.insert(0, str(ROOT))
 
 from chalicelib.local import stage  # noqa: E402
 
+# Two webhook secrets: the current one and one being rolled out of use.
+WEBHOOK_SECRETS = ("whsec_test_current", "whsec_test_previous")
 stage.apply("local", {"AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                      "POWERTOOLS_METRICS_NAMESPACE": "PaidresTest"})
+                      "POWERTOOLS_METRICS_NAMESPACE": "PaidresTest",
+                      "STRIPE_WEBHOOK_SECRET": ",".join(WEBHOOK_SECRETS)})
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 import moto  # noqa: E402,F401  (before any boto3 client)

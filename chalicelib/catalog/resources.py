@@ -96,6 +96,7 @@ def resource_out(r: ResourceRecord, uploads: dict[str, UploadRecord]) -> Resourc
         id=r.resource_id, creator_id=r.creator_id, title=r.title, description=r.description,
         kind=r.kind, price=Money(amount=int(r.price_amount), currency=r.price_currency),
         category=r.category, tags=list(r.tags or []), members_only=r.members_only,
+        download_cap=int(r.download_cap) if r.download_cap else None,
         status=r.status, file=_file_out(uploads.get(r.file_upload_id or ""), file_version),
         pending_file=_file_out(uploads.get(r.pending_upload_id or "")),
         cover=_file_out(uploads.get(r.cover_upload_id or "")),
@@ -158,7 +159,8 @@ def create(creator_id: str, creator_name: str, body: ResourceIn) -> ResourceOut:
         creator_name=creator_name, title=_clean_title(body.title), description=body.description,
         kind=body.kind, price_amount=body.price.amount, price_currency=body.price.currency,
         category=body.category, category_path=categories.path(body.category),
-        tags=clean_tags(body.tags), members_only=body.members_only, status="draft",
+        tags=clean_tags(body.tags), members_only=body.members_only,
+        download_cap=body.download_cap, status="draft",
         created_at=now, updated_at=now, gsi1pk=f"CREATOR#{creator_id}",
         gsi1sk=f"{now}#{resource_id}")
     record.save(condition=ResourceRecord.pk.does_not_exist())
@@ -192,6 +194,9 @@ def update(creator_id: str, resource_id: str, patch: ResourcePatch) -> ResourceO
             value = getattr(patch, name)
             if value is not UNSET:
                 actions.append(getattr(ResourceRecord, name).set(convert(value)))
+        if patch.download_cap is not UNSET:
+            actions.append(ResourceRecord.download_cap.set(patch.download_cap)
+                           if patch.download_cap else ResourceRecord.download_cap.remove())
         if patch.price is not UNSET:
             actions += [ResourceRecord.price_amount.set(patch.price.amount),
                         ResourceRecord.price_currency.set(patch.price.currency)]

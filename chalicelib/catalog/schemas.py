@@ -22,6 +22,8 @@ ContentType = Annotated[str, Meta(min_length=3, max_length=100)]
 Reason = Annotated[str, Meta(min_length=1, max_length=1000)]
 UploadPurpose = Literal["file", "cover", "preview"]
 Sort = Literal["newest", "popular", "rating"]
+# Downloads allowed per buyer (None: unlimited), against link sharing.
+DownloadCap = Annotated[int, Meta(ge=1, le=10_000)]
 
 
 class Money(Struct, forbid_unknown_fields=True):
@@ -37,6 +39,7 @@ class ResourceIn(Input):
     kind: Kind
     tags: Tags = []
     members_only: bool = False
+    download_cap: DownloadCap | None = None
 
 
 class ResourcePatch(Input):
@@ -47,6 +50,7 @@ class ResourcePatch(Input):
     kind: Kind | UnsetType = UNSET
     tags: Tags | UnsetType = UNSET
     members_only: bool | UnsetType = UNSET
+    download_cap: DownloadCap | None | UnsetType = UNSET
 
 
 class UploadIn(Input):
@@ -135,6 +139,7 @@ class ResourceOut(Struct):
     category: str
     tags: list[str]
     members_only: bool
+    download_cap: int | None
     status: str
     file: FileOut | None
     pending_file: FileOut | None

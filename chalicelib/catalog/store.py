@@ -49,6 +49,7 @@ class ResourceRecord(Model):
     category_path = ListAttribute(of=UnicodeAttribute, default=list)
     tags = ListAttribute(of=UnicodeAttribute, default=list)
     members_only = BooleanAttribute(default=False)
+    download_cap = NumberAttribute(null=True)
     status = UnicodeAttribute(default="draft")
     file_upload_id = UnicodeAttribute(null=True)
     pending_upload_id = UnicodeAttribute(null=True)

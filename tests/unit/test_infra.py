@@ -23,9 +23,12 @@ NAMED_BY_ENV = {
     "CATALOG_TABLE": "CatalogTable",
     "LISTINGS_TABLE": "ListingsTable",
     "SEARCH_TABLE": "SearchTable",
+    "ORDERS_TABLE": "OrdersTable",
+    "IDEMPOTENCY_TABLE": "IdempotencyTable",
     "UPLOADS_BUCKET": "UploadsBucket",
     "ANALYTICS_QUEUE": "AnalyticsQueue",
     "UPLOAD_EVENTS_QUEUE": "UploadEventsQueue",
+    "PAYMENTS_QUEUE": "PaymentsQueue",
 }
 
 

@@ -1,0 +1,107 @@
+"""Checkout, orders, the library and downloads; creators' sales; admins' orders and refunds;
+the Stripe webhook."""
+from chalice import Blueprint
+
+from chalicelib.accounts import service as accounts
+from chalicelib.catalog.schemas import PageQuery
+from chalicelib.payments import checkout, library, orders, webhooks
+from chalicelib.payments.schemas import (
+    AdminOrdersQuery,
+    CheckoutIn,
+    CheckoutOut,
+    DownloadOut,
+    LibraryList,
+    OrderEnvelope,
+    OrderList,
+    Quote,
+    RefundAccepted,
+    RefundIn,
+    SalesList,
+)
+from chalicelib.web import ADMIN, ANYONE, CREATOR, USER, Ctx, Router, envelope
+
+bp = Blueprint(__name__)
+api = Router(bp)
+
+
+def _items(ctx: Ctx) -> list[str]:
+    return [item.resource_id for item in ctx.body.items]
+
+
+@api.route("/checkout/quote", "POST", role=USER, tags=("checkout",), body=CheckoutIn,
+           response=Quote, errors=(404, 409, 422), summary="Price a would-be order")
+def quote(ctx: Ctx) -> Quote:
+    b = ctx.body
+    return checkout.price(ctx.user_id, _items(ctx), b.plan_id, b.coupon_code,
+                          b.points_to_redeem)[0]
+
+
+@api.route("/checkout", "POST", role=USER, tags=("checkout",), body=CheckoutIn, status=201,
+           response=CheckoutOut, errors=(404, 409, 422, 502),
+           summary="Create a pending order and its Stripe Checkout Session (free: granted)")
+def create_checkout(ctx: Ctx):
+    b = ctx.body
+    email = accounts.get_user(ctx.user_id).email
+    try:
+        return checkout.checkout(ctx.user_id, email, _items(ctx), b.plan_id, b.coupon_code,
+                                 b.points_to_redeem)
+    except checkout.PaymentProviderError:
+        return envelope(502, "payment_provider_error",
+                        "The payment provider is unavailable; nothing was charged. Try again.")
+
+
+@api.route("/webhooks/stripe", "POST", role=ANYONE, tags=("webhooks",), status=200,
+           errors=(400, 503), summary="Signed Stripe events; 2xx once durably queued")
+def stripe_webhook(ctx: Ctx):
+    try:
+        event_id = webhooks.ingest(ctx.raw_body, ctx.headers.get("stripe-signature"))
+    except webhooks.QueueUnavailable:
+        return envelope(503, "queue_unavailable", "The event could not be queued; retry.")
+    return {"received": True, "event_id": event_id}
+
+
+@api.route("/me/orders", "GET", role=USER, tags=("orders",), query=PageQuery,
+           response=OrderList, summary="Your orders, newest first")
+def my_orders(ctx: Ctx) -> OrderList:
+    return orders.list_mine(ctx.user_id, ctx.query.limit, ctx.query.cursor)
+
+
+@api.route("/me/orders/{order_id}", "GET", role=USER, tags=("orders",), response=OrderEnvelope,
+           errors=(404,), summary="One of your orders")
+def my_order(ctx: Ctx, order_id: str) -> OrderEnvelope:
+    return OrderEnvelope(order=orders.mine(ctx.user_id, order_id))
+
+
+@api.route("/me/library", "GET", role=USER, tags=("library",), query=PageQuery,
+           response=LibraryList, summary="Resources you may download")
+def my_library(ctx: Ctx) -> LibraryList:
+    return library.library(ctx.user_id, ctx.query.limit, ctx.query.cursor)
+
+
+@api.route("/me/library/{resource_id}/download", "POST", role=USER, tags=("library",),
+           response=DownloadOut, errors=(403, 404, 429),
+           summary="A presigned link (5 minutes) to the current file")
+def download(ctx: Ctx, resource_id: str) -> DownloadOut:
+    return library.download(ctx.user_id, resource_id, ctx.source_ip)
+
+
+@api.route("/creator/sales", "GET", role=CREATOR, tags=("creator",), query=PageQuery,
+           response=SalesList, summary="Your sold items, newest first")
+def my_sales(ctx: Ctx) -> SalesList:
+    return orders.sales(ctx.user_id, ctx.query.limit, ctx.query.cursor)
+
+
+@api.route("/admin/orders", "GET", role=ADMIN, tags=("admin",), query=AdminOrdersQuery,
+           response=OrderList, summary="Orders by status, user, resource and date range")
+def all_orders(ctx: Ctx) -> OrderList:
+    q = ctx.query
+    return orders.list_all(q.status, q.user_id, q.resource_id, q.date_from, q.date_to, q.limit,
+                           q.cursor)
+
+
+@api.route("/admin/orders/{order_id}/refund", "POST", role=ADMIN, tags=("admin",),
+           body=RefundIn, status=202, response=RefundAccepted, errors=(404, 422),
+           summary="Refund all or part of an order; completed by the refund webhook")
+def refund(ctx: Ctx, order_id: str) -> RefundAccepted:
+    return orders.refund(ctx.user_id, order_id, ctx.body.amount, ctx.body.reason)
+

@@ -1,0 +1,164 @@
+"""Pricing and checkout. A quote stores nothing; a checkout stores a pending order with its
+price snapshot and opens a Stripe Checkout Session for it, or grants free resources at once.
+Reads: one BatchGetItem for the resources and the buyer's entitlements together."""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import db
+from chalicelib.catalog.schemas import Money
+from chalicelib.catalog.store import ResourceRecord
+from chalicelib.config import settings
+from chalicelib.errors import Conflict, NotFound, Refused, ValidationFailed
+from chalicelib.observability import logger
+from chalicelib.payments import processing
+from chalicelib.payments.schemas import CheckoutOut, Quote, QuoteLine
+from chalicelib.payments.store import Entitlement, Line, OrderRecord
+
+# Stripe's shortest allowed session lifetime is 30 minutes from when it receives the request;
+# the margin keeps a slow request from falling under it.
+SESSION_SECONDS = 30 * 60 + 30
+
+
+class AlreadyOwned(Conflict):
+    code = "already_owned"
+    message = "You already have access to this resource."
+
+
+class MixedCurrencies(Refused):
+    code = "mixed_currencies"
+    message = "All items of one order must be in the same currency."
+
+
+class PaymentProviderError(Exception):
+    """Stripe refused or could not be reached; nothing was stored."""
+
+
+def _load(user_id: str, resource_ids: list[str]) -> tuple[list[ResourceRecord], set[str]]:
+    cfg = settings()
+    request = {
+        cfg.catalog_table: {"Keys": [{"pk": {"S": ResourceRecord.key(r)}, "sk": {"S": "META"}}
+                                     for r in resource_ids]},
+        cfg.orders_table: {"Keys": [{"pk": {"S": Entitlement.key(user_id)},
+                                     "sk": {"S": Entitlement.sort_key(r)}}
+                                    for r in resource_ids],
+                           "ProjectionExpression": "sk, #s",
+                           "ExpressionAttributeNames": {"#s": "status"}},
+    }
+    found = db.batch_get_raw(request)
+    by_id = {}
+    for item in found[cfg.catalog_table]:
+        record = ResourceRecord.from_raw_data(item)
+        by_id[record.resource_id] = record
+    owned = {item["sk"]["S"][4:] for item in found[cfg.orders_table]
+             if item.get("status", {}).get("S") == "active"}
+    missing = [r for r in resource_ids if r not in by_id or by_id[r].status != "published"]
+    if missing:
+        raise NotFound("Some resources are not on sale.", code="resource_not_found",
+                       details={"resource_ids": missing})
+    return [by_id[r] for r in resource_ids], owned
+
+
+def price(user_id: str, resource_ids: list[str], plan_id: str | None, coupon_code: str | None,
+          points: int) -> tuple[Quote, list[ResourceRecord]]:
+    """The price breakdown of a would-be order, refusing what cannot be bought."""
+    if len(set(resource_ids)) != len(resource_ids):
+        raise ValidationFailed("An item is listed twice.", code="duplicate_items",
+                               details={"fields": {"items": "duplicates"}})
+    if plan_id:
+        raise NotFound("No such membership plan.", code="plan_not_found")
+    if coupon_code:
+        raise Refused("The coupon is not valid.", code="coupon_invalid")
+    if points:
+        raise Refused("Not enough points.", code="insufficient_points",
+                      details={"balance": 0})
+    resources, owned = _load(user_id, resource_ids)
+    already = [r.resource_id for r in resources if r.resource_id in owned]
+    if already:
+        raise AlreadyOwned(details={"resource_ids": already})
+    currencies = {r.price_currency for r in resources}
+    if len(currencies) > 1:
+        raise MixedCurrencies(details={"currencies": sorted(currencies)})
+    currency = currencies.pop()
+    lines = [QuoteLine(resource_id=r.resource_id, title=r.title,
+                       unit_price=Money(amount=int(r.price_amount), currency=currency))
+             for r in resources]
+    subtotal = sum(line.unit_price.amount for line in lines)
+    quote = Quote(items=lines, subtotal=Money(amount=subtotal, currency=currency),
+                  discount=Money(amount=0, currency=currency),
+                  total=Money(amount=subtotal, currency=currency))
+    return quote, resources
+
+
+def _session_params(order: OrderRecord, quote: Quote) -> dict[str, Any]:
+    cfg = settings()
+    currency = quote.total.currency
+    params: dict[str, Any] = {
+        "mode": "payment",
+        "line_items": [{"quantity": 1, "price_data": {
+            "currency": currency, "unit_amount": line.unit_price.amount,
+            "product_data": {"name": line.title, "metadata": {"resource_id": line.resource_id}}}}
+            for line in quote.items],
+        "client_reference_id": order.order_id,
+        "metadata": {"order_id": order.order_id, "user_id": order.user_id},
+        "payment_intent_data": {"metadata": {"order_id": order.order_id}},
+        "success_url": f"{cfg.storefront_url}/orders/{order.order_id}?checkout=success",
+        "cancel_url": f"{cfg.storefront_url}/orders/{order.order_id}?checkout=cancelled",
+        "expires_at": int(time.time()) + SESSION_SECONDS,
+    }
+    if order.email:
+        params["customer_email"] = order.email
+    if currency == "cny":
+        params["payment_method_types"] = ["card", "alipay", "wechat_pay"]
+        params["payment_method_options"] = {"wechat_pay": {"client": "web"}}
+    else:
+        params["payment_method_types"] = ["card"]
+    return params
+
+
+def new_order(order_id: str, user_id: str, email: str | None, quote: Quote,
+              resources: list[ResourceRecord]) -> OrderRecord:
+    now = db.now_iso()
+    return OrderRecord(
+        pk=OrderRecord.key(order_id), order_id=order_id, user_id=user_id, email=email,
+        currency=quote.total.currency, subtotal=quote.subtotal.amount,
+        discount=quote.discount.amount, total=quote.total.amount,
+        lines=[Line(resource_id=r.resource_id, title=r.title, creator_id=r.creator_id,
+                    unit_amount=int(r.price_amount)) for r in resources],
+        created_at=now, updated_at=now, gsi1pk=f"USER#{user_id}", gsi1sk=f"{now}#{order_id}",
+        gsi2sk=f"{now}#{order_id}", gsi3pk="STATUS#pending", gsi3sk=f"{now}#{order_id}")
+
+
+def checkout(user_id: str, email: str | None, resource_ids: list[str], plan_id: str | None,
+             coupon_code: str | None, points: int) -> CheckoutOut:
+    """Open a Stripe Checkout Session for a new pending order, or grant free items at once."""
+    from chalicelib.payments import orders
+
+    quote, resources = price(user_id, resource_ids, plan_id, coupon_code, points)
+    order_id = uuid.uuid4().hex
+    order = new_order(order_id, user_id, email, quote, resources)
+    if quote.total.amount == 0:
+        processing.grant_free(order)
+        return CheckoutOut(order=orders.order_out(processing.load(order_id)),
+                           checkout_url=None, checkout_session_id=None)
+    from chalicelib.payments import gateway
+
+    try:
+        session = gateway.create_checkout_session(_session_params(order, quote),
+                                                  idempotency_key=f"checkout-{order_id}")
+    except gateway.stripe_errors() as exc:
+        logger.exception("checkout session not created", extra={"order_id": order_id})
+        raise PaymentProviderError(str(exc)) from exc
+    order.session_id, order.checkout_url = session.id, session.url
+    # The only write: if it fails, the session is orphaned and simply expires unpaid.
+    with TransactWrite(connection=db.connection()) as tx:
+        tx.save(order, condition=OrderRecord.pk.does_not_exist())
+        for line in processing.order_lines(order):
+            tx.save(line)
+    order.version = 1
+    return CheckoutOut(order=orders.order_out(order), checkout_url=session.url,
+                       checkout_session_id=session.id)

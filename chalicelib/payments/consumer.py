@@ -1,0 +1,43 @@
+"""The payments queue consumer: one verified Stripe event per record, applied at most once
+per event id (Powertools Idempotency, records kept 8 days, longer than Stripe's 3 days of
+retries). The idempotency layer and the Stripe SDK load on the first event, not at import."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib import aws
+from chalicelib.config import settings
+
+RECORD_SECONDS = 8 * 24 * 3600
+_process: Any = None
+
+
+def _idempotent_processor() -> Any:
+    global _process
+    if _process is None:
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+
+        from chalicelib.payments.processing import process_event
+
+        persistence = DynamoDBPersistenceLayer(table_name=settings().idempotency_table,
+                                               boto3_client=aws.dynamodb())
+        config = IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=RECORD_SECONDS,
+                                   raise_on_no_idempotency_key=True)
+
+        @idempotent_function(data_keyword_argument="event", config=config,
+                             persistence_store=persistence)
+        def process(event: dict) -> dict:
+            return process_event(event)
+
+        _process = process
+    return _process
+
+
+def record_handler(record) -> dict:
+    """Powertools batch record handler: the record's body is the Stripe event as sent."""
+    return _idempotent_processor()(event=json.loads(record.body))

@@ -1,0 +1,371 @@
+"""Payment processing: Stripe events become facts about an order (paid, failed, expired,
+refunded so far, dispute state). Facts only grow, and the order's status and every
+entitlement are derived from them, so duplicate, concurrent and out-of-order deliveries
+converge on the same final state. Each change commits the order, its lines, the
+entitlements, the ledger entries and the payment link in one DynamoDB transaction, under the
+order's version."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import db
+from chalicelib.observability import logger, metrics
+from chalicelib.payments.store import Entitlement, LedgerEntry, OrderLine, OrderRecord, PaymentLink
+
+ACCESS = {"paid": "active", "partially_refunded": "active"}
+
+
+@dataclass
+class Facts:
+    """What one event (or a reconciliation) says about an order."""
+
+    paid: tuple[int, str] | None = None  # (amount, currency)
+    payment_intent: str | None = None
+    failed: bool = False
+    expired: bool = False
+    charge_refunded: int | None = None  # cumulative, from the charge
+    refund: tuple[str, int] | None = None  # one refund (id, amount)
+    dispute: tuple[str, str] | None = None  # (dispute id, open|won|lost)
+    notes: list[str] = field(default_factory=list)
+
+
+class UnknownOrder(Exception):
+    """The event is about no order of ours: logged and acknowledged, never retried."""
+
+
+def load(order_id: str) -> OrderRecord | None:
+    try:
+        return OrderRecord.get(OrderRecord.key(order_id), "META", consistent_read=True)
+    except OrderRecord.DoesNotExist:
+        return None
+
+
+def order_lines(order: OrderRecord) -> list[OrderLine]:
+    return [OrderLine(pk=order.pk, sk=f"ITEM#{line.resource_id}", order_id=order.order_id,
+                      resource_id=line.resource_id, title=line.title,
+                      creator_id=line.creator_id, buyer_id=order.user_id,
+                      unit_amount=int(line.unit_amount), currency=order.currency,
+                      status=order.status, created_at=order.created_at,
+                      gsi1pk=f"SALES#{line.creator_id}", gsi1sk=f"{order.created_at}#{order.pk}",
+                      gsi2pk=f"RESORDERS#{line.resource_id}",
+                      gsi2sk=f"{order.created_at}#{order.order_id}")
+            for line in order.lines]
+
+
+def derive(o: OrderRecord) -> str:
+    """The status the facts of `o` amount to. Never backwards: every fact only adds."""
+    if o.paid_at:
+        if o.dispute_status in ("open", "lost"):
+            return "disputed"
+        if o.amount_refunded >= (o.amount_paid or 0) and o.amount_refunded > 0:
+            return "refunded"
+        if o.amount_refunded > 0:
+            return "partially_refunded"
+        return "paid"
+    if o.failed_at:
+        return "failed"
+    if o.expired_at:
+        return "expired"
+    return "pending"
+
+
+def access_for(status: str, dispute_status: str | None) -> str:
+    if status == "disputed" and dispute_status == "open":
+        return "suspended"
+    return ACCESS.get(status, "revoked")
+
+
+def _merge(o: OrderRecord, facts: Facts, now: str) -> tuple[dict[str, Any], list[LedgerEntry]]:
+    """The attribute changes the facts bring, and the ledger entries they create."""
+    changes: dict[str, Any] = {}
+    ledger: list[LedgerEntry] = []
+    if facts.payment_intent and not o.payment_intent:
+        changes["payment_intent"] = facts.payment_intent
+    if facts.paid and not o.paid_at and not o.flag:
+        amount, currency = facts.paid
+        if amount != int(o.total) or currency != o.currency:
+            changes["flag"] = f"amount_mismatch: paid {amount} {currency}, " \
+                              f"order is {int(o.total)} {o.currency}"
+            metrics.add_metric(name="PaymentMismatch", unit="Count", value=1)
+            logger.error("payment does not match the order", extra={"order_id": o.order_id})
+        else:
+            changes.update(paid_at=now, amount_paid=amount)
+            ledger.append(LedgerEntry(pk=f"LEDGER#{o.order_id}", sk="payment",
+                                      order_id=o.order_id, amount=amount, currency=currency,
+                                      kind="payment", at=now))
+    if facts.failed and not o.failed_at:
+        changes["failed_at"] = now
+    if facts.expired and not o.expired_at:
+        changes["expired_at"] = now
+    refunds = dict(o.refunds.as_dict() if hasattr(o.refunds, "as_dict") else o.refunds or {})
+    charge_refunded = int(o.charge_refunded or 0)
+    if facts.charge_refunded is not None and facts.charge_refunded > charge_refunded:
+        charge_refunded = changes["charge_refunded"] = facts.charge_refunded
+    if facts.refund and facts.refund[0] not in refunds:
+        refunds[facts.refund[0]] = facts.refund[1]
+        changes["refunds"] = refunds
+    refunded = max(charge_refunded, sum(int(v) for v in refunds.values()))
+    if refunded > int(o.amount_refunded or 0):
+        changes["amount_refunded"] = refunded
+        ledger.append(LedgerEntry(pk=f"LEDGER#{o.order_id}", sk=f"refund#{refunded:012d}",
+                                  order_id=o.order_id, amount=-(refunded - int(o.amount_refunded
+                                                                                or 0)),
+                                  currency=o.currency, kind="refund", at=now))
+    if facts.dispute:
+        dispute_id, state = facts.dispute
+        rank = {None: 0, "open": 1, "won": 2, "lost": 2}
+        if rank[state] > rank.get(o.dispute_status, 0):
+            changes.update(dispute_id=dispute_id, dispute_status=state)
+            if state == "lost":
+                ledger.append(LedgerEntry(pk=f"LEDGER#{o.order_id}", sk="dispute#lost",
+                                          order_id=o.order_id, amount=-int(o.amount_paid or 0),
+                                          currency=o.currency, kind="chargeback", at=now))
+    return changes, ledger
+
+
+def _entitlements(o: OrderRecord, access: str, now: str, source: str) -> list[Entitlement]:
+    return [Entitlement(pk=Entitlement.key(o.user_id), sk=Entitlement.sort_key(line.resource_id),
+                        user_id=o.user_id, resource_id=line.resource_id, order_id=o.order_id,
+                        source=source, status=access, granted_at=now, updated_at=now)
+            for line in o.lines]
+
+
+class _EntitlementTaken(Exception):
+    """Entitlements of these resources belong to another order of the same buyer."""
+
+    def __init__(self, resource_ids: set[str]) -> None:
+        super().__init__(sorted(resource_ids))
+        self.resource_ids = resource_ids
+
+
+def _commit(o: OrderRecord, changes: dict[str, Any], ledger: list[LedgerEntry],
+            previous_access: str, now: str, skip: set[str]) -> str:
+    """Write the merged order with everything that follows from it, in one transaction.
+    Entitlements of `skip` resources belong to another order and are left alone."""
+    for name, value in changes.items():
+        setattr(o, name, value)
+    status = derive(o)
+    access = access_for(status, o.dispute_status)
+    actions = [getattr(OrderRecord, name).set(value) for name, value in changes.items()]
+    actions += [OrderRecord.status.set(status), OrderRecord.updated_at.set(now),
+                OrderRecord.gsi3pk.set(f"STATUS#{status}")]
+    granted: list[str] = []
+    try:
+        with TransactWrite(connection=db.connection()) as tx:
+            tx.update(o, actions=actions)
+            for line in o.lines:
+                tx.update(OrderLine(pk=o.pk, sk=f"ITEM#{line.resource_id}"),
+                          actions=[OrderLine.status.set(status)])
+            if access != previous_access:
+                for ent in _entitlements(o, access, now, "purchase"):
+                    if ent.resource_id in skip:
+                        continue
+                    granted.append(ent.resource_id)
+                    # Ours, or not yet anyone's (or a dead one of another order): never take
+                    # over a live entitlement another order of the buyer granted.
+                    tx.save(ent, condition=Entitlement.sk.does_not_exist()
+                            | (Entitlement.order_id == o.order_id)
+                            | (Entitlement.status == "revoked"))
+            for entry in ledger:
+                tx.save(entry, condition=LedgerEntry.sk.does_not_exist())
+            if changes.get("payment_intent"):
+                tx.save(PaymentLink(pk=f"PI#{changes['payment_intent']}", order_id=o.order_id))
+    except TransactWriteError as exc:
+        codes = db.cancellation_codes(exc)
+        first = 1 + len(o.lines)
+        window = codes[first:first + len(granted)]
+        taken = {rid for rid, code in zip(granted, window, strict=False)
+                 if code == "ConditionalCheckFailed"}
+        if taken and codes[0] != "ConditionalCheckFailed":
+            raise _EntitlementTaken(taken) from exc
+        raise
+    return status
+
+
+def apply(order_id: str, facts: Facts) -> str | None:
+    """Merge `facts` into the order and commit what follows; returns the new status. Retried
+    on a concurrent change of the same order, recomputed from fresh state."""
+    skip: set[str] = set()
+    for _ in range(8):
+        o = load(order_id)
+        if o is None:
+            raise UnknownOrder(order_id)
+        before = o.status
+        previous_access = access_for(before, o.dispute_status)
+        now = db.now_iso()
+        changes, ledger = _merge(o, facts, now)
+        if not changes:
+            return before
+        try:
+            status = _commit(o, changes, ledger, previous_access, now, skip)
+        except _EntitlementTaken as taken:
+            logger.warning("resource already owned through another order",
+                           extra={"order_id": order_id, "resources": sorted(taken.resource_ids)})
+            skip |= taken.resource_ids
+            continue
+        except TransactWriteError as exc:
+            codes = db.cancellation_codes(exc)
+            if "ConditionalCheckFailed" in codes or "TransactionConflict" in codes:
+                continue
+            raise
+        _record_metrics(o, before, status, changes)
+        return status
+    raise RuntimeError(f"order {order_id} kept changing; the event will be retried")
+
+
+def _record_metrics(o: OrderRecord, before: str, status: str, changes: dict) -> None:
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    if "paid_at" in changes:
+        metrics.add_metric(name="OrdersPaid", unit=MetricUnit.Count, value=1)
+        with single_metric(name="Revenue", unit=MetricUnit.Count, value=int(o.amount_paid),
+                           default_dimensions=metrics.default_dimensions) as metric:
+            metric.add_dimension(name="currency", value=o.currency)
+        _send_receipt(o)
+    if "amount_refunded" in changes:
+        metrics.add_metric(name="Refunds", unit=MetricUnit.Count, value=1)
+    logger.info("order changed", extra={"order_id": o.order_id, "from": before, "to": status})
+
+
+def _send_receipt(o: OrderRecord) -> None:
+    if not o.email:
+        return
+    from chalicelib import mail
+    from chalicelib.config import settings
+
+    lines = "\n".join(f"- {line.title}: {_money(int(line.unit_amount), o.currency)}"
+                      for line in o.lines)
+    try:
+        mail.send(o.email, f"Receipt for order {o.order_id[:8]}",
+                  f"Thank you for your purchase.\n\n{lines}\n\nTotal paid: "
+                  f"{_money(int(o.amount_paid or 0), o.currency)}\n\nYour library: "
+                  f"{settings().storefront_url}/library\n")
+    except Exception:  # noqa: BLE001 - the sale stands even if the receipt cannot be sent
+        logger.exception("receipt not sent", extra={"order_id": o.order_id})
+
+
+def _money(amount: int, currency: str) -> str:
+    return f"{amount / 100:.2f} {currency.upper()}"
+
+
+def grant_free(order: OrderRecord) -> None:
+    """A zero-total order: paid at once, access granted, no payment provider involved."""
+    now = db.now_iso()
+    order.status, order.paid_at, order.amount_paid = "paid", now, 0
+    order.gsi3pk = "STATUS#paid"
+    with TransactWrite(connection=db.connection()) as tx:
+        tx.save(order, condition=OrderRecord.pk.does_not_exist())
+        for line in order_lines(order):
+            tx.save(line)
+        for ent in _entitlements(order, "active", now, "free"):
+            tx.save(ent, condition=Entitlement.sk.does_not_exist()
+                    | (Entitlement.status == "revoked"))
+
+
+# ---------------------------------------------------------------- Stripe events
+
+def _order_for_payment(payment_intent: str | None, metadata: dict | None) -> str | None:
+    if metadata and metadata.get("order_id"):
+        return metadata["order_id"]
+    if not payment_intent:
+        return None
+    link = None
+    try:
+        link = PaymentLink.get(f"PI#{payment_intent}", "PI", consistent_read=True)
+    except PaymentLink.DoesNotExist:
+        pass
+    if link:
+        return link.order_id
+    # The payment's own event has not been processed yet (events arrive in any order): ask
+    # Stripe, whose PaymentIntent carries the order id we gave the session.
+    from chalicelib.payments import gateway
+
+    intent = gateway.retrieve_payment_intent(payment_intent)
+    return (intent.metadata or {}).get("order_id")
+
+
+def facts_from_event(event: dict) -> tuple[str | None, Facts]:
+    """The order an event is about and what it says, or (None, _) for events we ignore."""
+    kind = event.get("type", "")
+    obj = event.get("data", {}).get("object", {}) or {}
+    if kind.startswith("checkout.session."):
+        order_id = (obj.get("metadata") or {}).get("order_id") or obj.get("client_reference_id")
+        facts = Facts(payment_intent=obj.get("payment_intent"))
+        paid = (obj.get("amount_total"), obj.get("currency"))
+        if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
+            if obj.get("payment_status") in ("paid", "no_payment_required"):
+                facts.paid = paid
+        elif kind == "checkout.session.async_payment_failed":
+            facts.failed = True
+        elif kind == "checkout.session.expired":
+            facts.expired = True
+        return order_id, facts
+    if kind == "charge.refunded":
+        order_id = _order_for_payment(obj.get("payment_intent"), obj.get("metadata"))
+        return order_id, Facts(charge_refunded=int(obj.get("amount_refunded") or 0))
+    if kind in ("refund.created", "refund.updated") and obj.get("status") == "succeeded":
+        order_id = _order_for_payment(obj.get("payment_intent"), obj.get("metadata"))
+        return order_id, Facts(refund=(obj["id"], int(obj.get("amount") or 0)))
+    if kind in ("charge.dispute.created", "charge.dispute.closed"):
+        order_id = _order_for_payment(obj.get("payment_intent"), obj.get("metadata"))
+        status = obj.get("status")
+        state = {"won": "won", "lost": "lost"}.get(status, "open") \
+            if kind.endswith("closed") else "open"
+        return order_id, Facts(dispute=(obj["id"], state))
+    return None, Facts()
+
+
+def process_event(event: dict) -> dict:
+    """Apply one Stripe event. Unknown orders and uninteresting events are acknowledged."""
+    order_id, facts = facts_from_event(event)
+    if not order_id:
+        logger.info("event ignored", extra={"event_id": event.get("id"),
+                                           "type": event.get("type")})
+        return {"event_id": event.get("id"), "outcome": "ignored"}
+    try:
+        status = apply(order_id, facts)
+    except UnknownOrder:
+        logger.warning("event for an unknown order", extra={"event_id": event.get("id"),
+                                                           "order_id": order_id})
+        return {"event_id": event.get("id"), "outcome": "unknown_order"}
+    return {"event_id": event.get("id"), "order_id": order_id, "status": status}
+
+
+# ---------------------------------------------------------------- reconciliation
+
+RECONCILE_AFTER_SECONDS = 35 * 60
+
+
+def reconcile(now: float | None = None, limit: int = 200) -> dict[str, int]:
+    """Orders still pending 35 minutes after checkout: ask Stripe about their session and
+    apply what it says, as its events would have. Drift is repaired, never kept."""
+    from datetime import UTC, datetime
+
+    from chalicelib.payments import gateway
+
+    cutoff = datetime.fromtimestamp((now or time.time()) - RECONCILE_AFTER_SECONDS, UTC)
+    cutoff_key = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    seen = repaired = 0
+    for order in OrderRecord.by_status.query("STATUS#pending", OrderRecord.gsi3sk < cutoff_key,
+                                             limit=limit):
+        seen += 1
+        if not order.session_id or order.flag:
+            continue
+        session = gateway.retrieve_session(order.session_id)
+        facts = Facts(payment_intent=session.payment_intent)
+        if session.status == "complete" and session.payment_status in ("paid",
+                                                                      "no_payment_required"):
+            facts.paid = (session.amount_total, session.currency)
+        elif session.status == "expired":
+            facts.expired = True
+        else:
+            continue
+        if apply(order.order_id, facts) != "pending":
+            repaired += 1
+    logger.info("reconciled", extra={"pending_seen": seen, "repaired": repaired})
+    return {"pending_seen": seen, "repaired": repaired}

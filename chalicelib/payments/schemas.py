@@ -1,0 +1,130 @@
+"""Request and response models of checkout, orders, library and downloads."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from msgspec import Meta, Struct, field
+
+from chalicelib.accounts.schemas import Input, Limit
+from chalicelib.catalog.schemas import Money, ResourceCard
+
+ResourceId = Annotated[str, Meta(min_length=1, max_length=64)]
+OrderStatus = Literal["pending", "paid", "refunded", "partially_refunded", "failed", "expired",
+                      "disputed"]
+
+
+class ItemRef(Input):
+    resource_id: ResourceId
+
+
+class CheckoutIn(Input):
+    items: Annotated[list[ItemRef], Meta(min_length=1, max_length=20)]
+    plan_id: Annotated[str, Meta(max_length=64)] | None = None
+    coupon_code: Annotated[str, Meta(max_length=40)] | None = None
+    points_to_redeem: Annotated[int, Meta(ge=0, le=10_000_000)] = 0
+
+
+class QuoteLine(Struct):
+    resource_id: str
+    title: str
+    unit_price: Money
+
+
+class Quote(Struct):
+    items: list[QuoteLine]
+    subtotal: Money
+    discount: Money
+    total: Money
+
+
+class OrderLineOut(Struct):
+    resource_id: str
+    title: str
+    unit_price: Money
+
+
+class OrderOut(Struct):
+    id: str
+    status: str
+    items: list[OrderLineOut]
+    subtotal: Money
+    discount: Money
+    total: Money
+    amount_refunded: Money
+    created_at: str
+    paid_at: str | None
+    checkout_url: str | None
+    flag: str | None = None
+    user_id: str | None = None
+
+
+class OrderEnvelope(Struct):
+    order: OrderOut
+
+
+class CheckoutOut(Struct):
+    order: OrderOut
+    checkout_url: str | None
+    checkout_session_id: str | None
+
+
+class OrderList(Struct):
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+class RefundIn(Input):
+    reason: Annotated[str, Meta(min_length=1, max_length=500)]
+    amount: Annotated[int, Meta(ge=1)] | None = None
+
+
+class RefundAccepted(Struct):
+    order_id: str
+    refund_id: str
+    amount: Money
+    status: str = "pending"
+
+
+class AdminOrdersQuery(Struct):
+    status: OrderStatus | None = None
+    user_id: str | None = None
+    resource_id: str | None = None
+    date_from: Annotated[str, Meta(max_length=40)] | None = field(default=None, name="from")
+    date_to: Annotated[str, Meta(max_length=40)] | None = field(default=None, name="to")
+    limit: Limit = 20
+    cursor: str | None = None
+
+
+class Sale(Struct):
+    order_id: str
+    resource_id: str
+    title: str
+    price: Money
+    status: str
+    created_at: str
+
+
+class SalesList(Struct):
+    items: list[Sale]
+    next_cursor: str | None
+
+
+class LibraryItem(Struct):
+    resource: ResourceCard
+    source: str
+    status: str
+    order_id: str
+    granted_at: str
+    downloads: int
+
+
+class LibraryList(Struct):
+    items: list[LibraryItem]
+    next_cursor: str | None
+
+
+class DownloadOut(Struct):
+    url: str
+    expires_at: str
+    filename: str
+    version: int

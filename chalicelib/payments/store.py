@@ -1,0 +1,154 @@
+"""Storage of orders, entitlements and the ledger (the orders table). `docs/data-model.md`
+lists the access patterns."""
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.models import Model
+
+from chalicelib.db import global_index, table_meta
+
+
+class Line(MapAttribute):
+    """One resource of an order, priced when the order was made."""
+
+    resource_id = UnicodeAttribute()
+    title = UnicodeAttribute()
+    creator_id = UnicodeAttribute()
+    unit_amount = NumberAttribute()
+
+
+class OrderRecord(Model):
+    """ORDER#<id> / META. The payment facts (paid, refunded, disputed...) only ever grow;
+    `status` is derived from them, so events in any order converge."""
+
+    Meta = table_meta("orders_table")
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="META")
+    order_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    email = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(default="pending")
+    currency = UnicodeAttribute()
+    subtotal = NumberAttribute()
+    discount = NumberAttribute(default=0)
+    total = NumberAttribute()
+    lines = ListAttribute(of=Line)
+    session_id = UnicodeAttribute(null=True)
+    checkout_url = UnicodeAttribute(null=True)
+    payment_intent = UnicodeAttribute(null=True)
+    amount_paid = NumberAttribute(null=True)
+    paid_at = UnicodeAttribute(null=True)
+    failed_at = UnicodeAttribute(null=True)
+    expired_at = UnicodeAttribute(null=True)
+    charge_refunded = NumberAttribute(default=0)
+    refunds = MapAttribute(default=dict)  # refund id -> amount, from refund events
+    amount_refunded = NumberAttribute(default=0)
+    dispute_id = UnicodeAttribute(null=True)
+    dispute_status = UnicodeAttribute(null=True)  # open, won, lost
+    flag = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    version = VersionAttribute()
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    gsi2pk = UnicodeAttribute(default="ORDERS")
+    gsi2sk = UnicodeAttribute()
+    gsi3pk = UnicodeAttribute()
+    gsi3sk = UnicodeAttribute()
+    by_user = global_index("gsi1")
+    by_time = global_index("gsi2")
+    by_status = global_index("gsi3")
+
+    @staticmethod
+    def key(order_id: str) -> str:
+        return f"ORDER#{order_id}"
+
+
+class OrderLine(Model):
+    """ORDER#<id> / ITEM#<resource>: a line, indexed for creators' sales (gsi1 SALES#) and an
+    admin's search by resource (gsi2 RESORDERS#)."""
+
+    Meta = table_meta("orders_table")
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    order_id = UnicodeAttribute()
+    resource_id = UnicodeAttribute()
+    title = UnicodeAttribute()
+    creator_id = UnicodeAttribute()
+    buyer_id = UnicodeAttribute()
+    unit_amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    gsi2pk = UnicodeAttribute()
+    gsi2sk = UnicodeAttribute()
+    by_creator = global_index("gsi1")
+    by_resource = global_index("gsi2")
+
+
+class Entitlement(Model):
+    """ENT#<user> / RES#<resource>: the right to download. `status`: active, suspended (a
+    dispute is open) or revoked (refunded, dispute lost)."""
+
+    Meta = table_meta("orders_table")
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    user_id = UnicodeAttribute()
+    resource_id = UnicodeAttribute()
+    order_id = UnicodeAttribute()
+    source = UnicodeAttribute()  # purchase, free
+    status = UnicodeAttribute()
+    granted_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    downloads = NumberAttribute(default=0)
+
+    @staticmethod
+    def key(user_id: str) -> str:
+        return f"ENT#{user_id}"
+
+    @staticmethod
+    def sort_key(resource_id: str) -> str:
+        return f"RES#{resource_id}"
+
+
+class LedgerEntry(Model):
+    """LEDGER#<order> / <entry>: money in (+) and out (-) in minor units, written once."""
+
+    Meta = table_meta("orders_table")
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    order_id = UnicodeAttribute()
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    at = UnicodeAttribute()
+
+
+class PaymentLink(Model):
+    """PI#<payment intent> / PI: the order a Stripe payment belongs to."""
+
+    Meta = table_meta("orders_table")
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="PI")
+    order_id = UnicodeAttribute()
+
+
+class DownloadLog(Model):
+    """DL#<user>#<resource> / <at>#<id>: who downloaded what, when, from where."""
+
+    Meta = table_meta("orders_table")
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    source_ip = UnicodeAttribute(null=True)
+    file_version = NumberAttribute(null=True)
+    expires_at = NumberAttribute()
+    flagged = BooleanAttribute(default=False)
