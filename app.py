@@ -49,9 +49,10 @@ def upload_events(event):
                     name="payment_events")
 def payment_events(event):
     """Applies verified Stripe events to orders, once per event id."""
-    from chalicelib.payments.consumer import record_handler
+    from chalicelib.payments import consumer
 
-    return process_batch(event, record_handler)
+    consumer.use_context(event.context)
+    return process_batch(event, consumer.record_handler)
 
 
 @app.schedule(Rate(15, unit=Rate.MINUTES), name="reconcile_payments")

@@ -53,10 +53,64 @@ def connection() -> Any:
     return _connection
 
 
-def cancellation_codes(exc: Exception) -> list[str | None]:
-    """The per-item reason codes of a cancelled transaction (None where the item passed)."""
+def transaction() -> Any:
+    """A PynamoDB TransactWrite on the shared connection whose failures report reasons in
+    the order the items were added.
+
+    PynamoDB sends condition checks, then deletes, then puts, then updates, whatever order
+    they were added in, and DynamoDB answers in the order sent; reading reasons by position
+    would otherwise blame the wrong item.
+    """
+    from pynamodb.exceptions import TransactWriteError
+    from pynamodb.transactions import TransactWrite
+
+    class Transaction(TransactWrite):
+        def __init__(self) -> None:
+            super().__init__(connection=connection())
+            self.kinds: list[str] = []
+
+        def condition_check(self, *args: Any, **kwargs: Any) -> None:
+            self.kinds.append("check")
+            super().condition_check(*args, **kwargs)
+
+        def delete(self, *args: Any, **kwargs: Any) -> None:
+            self.kinds.append("delete")
+            super().delete(*args, **kwargs)
+
+        def save(self, *args: Any, **kwargs: Any) -> None:
+            self.kinds.append("put")
+            super().save(*args, **kwargs)
+
+        def update(self, *args: Any, **kwargs: Any) -> None:
+            self.kinds.append("update")
+            super().update(*args, **kwargs)
+
+        def _commit(self) -> Any:
+            try:
+                return super()._commit()
+            except TransactWriteError as exc:
+                sent = [i for kind in ("check", "delete", "put", "update")
+                        for i, k in enumerate(self.kinds) if k == kind]
+                raw = _raw_codes(exc)
+                by_call: list[str | None] = [None] * len(self.kinds)
+                for position, call in enumerate(sent):
+                    by_call[call] = raw[position] if position < len(raw) else None
+                exc.codes_by_call = by_call  # type: ignore[attr-defined]
+                raise
+
+    return Transaction()
+
+
+def _raw_codes(exc: Exception) -> list[str | None]:
     reasons = getattr(exc, "cancellation_reasons", None) or []
     return [getattr(r, "code", None) if r is not None else None for r in reasons]
+
+
+def cancellation_codes(exc: Exception) -> list[str | None]:
+    """The reason code of each item of a cancelled `transaction()`, in the order the items
+    were added (None where the item passed)."""
+    codes = getattr(exc, "codes_by_call", None)
+    return codes if codes is not None else _raw_codes(exc)
 
 
 def is_condition_failure(exc: Exception) -> bool:

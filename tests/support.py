@@ -148,3 +148,76 @@ def drain(pump, rounds: int = 5) -> None:
     for _ in range(rounds):
         if pump.poll_once() == 0:
             return
+
+
+DRAFT = {"title": "Python数据分析实战", "description": "用 **pandas** 做数据分析。",
+         "price": {"amount": 4900, "currency": "cny"}, "category": "data",
+         "tags": ["Python", "数据"], "kind": "ebook"}
+
+
+def new_draft(api, token, **over) -> dict:
+    reply = api.post("/creator/resources", {**DRAFT, **over}, token=token)
+    assert reply.status == 201, reply.body
+    return reply.body["resource"]
+
+
+def upload(api, pump, token, resource_id, data=PDF_BYTES, content_type="application/pdf",
+           purpose="file", filename="book.pdf") -> dict:
+    reply = api.post(f"/creator/resources/{resource_id}/uploads",
+                     {"filename": filename, "content_type": content_type, "size": len(data),
+                      "purpose": purpose}, token=token)
+    assert reply.status == 201, reply.body
+    form = reply.body
+    assert post_form(form, data, filename).status_code in (200, 201, 204)
+    drain(pump)
+    return form
+
+
+def publish(api, pump, creator_token, admin_token, **over) -> dict:
+    resource = new_draft(api, creator_token, **over)
+    upload(api, pump, creator_token, resource["id"])
+    assert api.post(f"/creator/resources/{resource['id']}/submit", token=creator_token
+                    ).status == 200
+    reply = api.post(f"/admin/resources/{resource['id']}/approve", token=admin_token)
+    assert reply.status == 200, reply.body
+    return reply.body["resource"]
+
+
+def take_webhooks(standin) -> list[tuple[bytes, str]]:
+    """The signed deliveries the stand-in has made so far (and forget them)."""
+    assert standin.flush(10)
+    taken = list(standin.inbox)
+    standin.inbox.clear()
+    return taken
+
+
+def post_webhooks(api, deliveries, pump=None) -> list[Reply]:
+    """Deliver signed events to the webhook route as Stripe would; then, with a pump, let the
+    payments consumer process them."""
+    replies = [api.post("/webhooks/stripe", raw=body,
+                        headers={"Stripe-Signature": signature}) for body, signature in deliveries]
+    if pump is not None:
+        drain(pump, rounds=10)
+    return replies
+
+
+def fixture_object(name: str) -> dict:
+    """A real-shaped Stripe object from ../shared/fixtures/stripe/."""
+    path = ROOT.parent / "shared" / "fixtures" / "stripe" / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def signed_event(event_type: str, obj: dict, secret: str, event_id: str | None = None,
+                 at: int | None = None) -> tuple[bytes, str]:
+    """A Stripe event around `obj` on the fixture envelope, signed the way Stripe signs."""
+    import hashlib
+    import hmac
+    import time
+
+    event = fixture_object("event")
+    event.update(id=event_id or f"evt_{uuid.uuid4().hex[:24]}", type=event_type,
+                 created=int(time.time()), data={"object": obj})
+    body = json.dumps(event).encode()
+    at = at or int(time.time())
+    mac = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
+    return body, f"t={at},v1={mac}"

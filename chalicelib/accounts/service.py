@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
 
 from chalicelib import cursor, db
 from chalicelib.accounts import passwords, tokens
@@ -129,7 +128,7 @@ def register(email: str, password: str, display_name: str,
                       updated_at=now, gsi1sk=f"{now}#{user_id}",
                       creator_status="approved" if "creator" in roles else "none")
     try:
-        with TransactWrite(connection=db.connection()) as tx:
+        with db.transaction() as tx:
             tx.save(EmailClaim(pk=EmailClaim.key(email), user_id=user_id),
                     condition=EmailClaim.pk.does_not_exist())
             tx.save(user, condition=UserRecord.pk.does_not_exist())
@@ -190,7 +189,7 @@ def _start_session(user: UserRecord) -> TokenPair:
     expires = now + cfg.refresh_token_days * 86400
     family_id = uuid.uuid4().hex
     refresh = tokens.new_opaque_token()
-    with TransactWrite(connection=db.connection()) as tx:
+    with db.transaction() as tx:
         tx.save(TokenFamily(pk=TokenFamily.key(family_id), user_id=user.user_id,
                             epoch=user.session_epoch, created_at=db.now_iso(), expires_at=expires),
                 condition=TokenFamily.pk.does_not_exist())
@@ -261,7 +260,7 @@ def refresh(refresh_token: str) -> TokenPair:
         raise InvalidRefreshToken()
     new_token = tokens.new_opaque_token()
     try:
-        with TransactWrite(connection=db.connection()) as tx:
+        with db.transaction() as tx:
             tx.update(rec, actions=[RefreshTokenRecord.state.set("used")],
                       condition=RefreshTokenRecord.state == "active")
             tx.condition_check(TokenFamily, family.pk, family.sk,
@@ -335,7 +334,7 @@ def reset_password(token: str, new_password: str) -> None:
     user = _load_user(rec.user_id)
     passwords.check_policy(new_password, user.email)
     try:
-        with TransactWrite(connection=db.connection()) as tx:
+        with db.transaction() as tx:
             tx.delete(rec, condition=ResetTokenRecord.expires_at > now)
             tx.update(user, actions=[
                 UserRecord.password_hash.set(passwords.hash_password(new_password)),

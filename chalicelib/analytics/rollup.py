@@ -12,7 +12,6 @@ import msgspec
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
 
 from chalicelib import db
 from chalicelib.analytics.events import AnalyticsEvent
@@ -58,7 +57,7 @@ def apply(event: AnalyticsEvent) -> bool:
     """Count `event` once; False when it had already been counted."""
     day = event.at[:10]
     try:
-        with TransactWrite(connection=db.connection()) as tx:
+        with db.transaction() as tx:
             tx.save(ProcessedEvent(pk=f"EVENT#{event.event_id}",
                                    expires_at=int(time.time()) + MARKER_SECONDS),
                     condition=ProcessedEvent.pk.does_not_exist())

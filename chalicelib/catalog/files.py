@@ -8,7 +8,6 @@ import json
 from urllib.parse import unquote_plus
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
 
 from chalicelib import aws, db
 from chalicelib.catalog.store import ResourceRecord, UploadRecord
@@ -53,7 +52,7 @@ def _accept(upload: UploadRecord, size: int, digest: str, found: str | None,
             if getattr(resource, pointer[0]) != upload.upload_id:
                 resource = None
         try:
-            with TransactWrite(connection=db.connection()) as tx:
+            with db.transaction() as tx:
                 tx.update(upload, actions=actions, condition=UploadRecord.status.is_in(*OPEN))
                 if resource is not None:
                     tx.update(resource, actions=[pointer[1].set(upload.key)])

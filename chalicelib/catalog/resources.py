@@ -10,7 +10,6 @@ from typing import Any
 
 from msgspec import UNSET
 from pynamodb.exceptions import DeleteError, TransactWriteError
-from pynamodb.transactions import TransactWrite
 
 from chalicelib import aws, cursor, db
 from chalicelib.catalog import categories
@@ -280,7 +279,7 @@ def create_upload(creator_id: str, resource_id: str, filename: str, content_type
                "file": ResourceRecord.pending_upload_id if resource.status in LIVE
                else ResourceRecord.file_upload_id}[purpose]
     try:
-        with TransactWrite(connection=db.connection()) as tx:
+        with db.transaction() as tx:
             tx.save(upload, condition=UploadRecord.sk.does_not_exist())
             tx.update(resource, actions=[pointer.set(upload_id),
                                          ResourceRecord.updated_at.set(db.now_iso())])

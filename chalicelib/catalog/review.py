@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
-from pynamodb.transactions import TransactWrite
 
 from chalicelib import cursor, db
 from chalicelib.catalog import audit, listings
@@ -55,7 +54,7 @@ def _decide(actor_id: str, resource_id: str, action: str, reason: str | None,
         actions, details = change(resource)
         actions.append(ResourceRecord.updated_at.set(db.now_iso()))
         try:
-            with TransactWrite(connection=db.connection()) as tx:
+            with db.transaction() as tx:
                 tx.update(resource, actions=actions)
                 tx.save(audit.entry(actor_id, action, resource_id, reason, details))
         except TransactWriteError as exc:

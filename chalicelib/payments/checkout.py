@@ -7,8 +7,6 @@ import time
 import uuid
 from typing import Any
 
-from pynamodb.transactions import TransactWrite
-
 from chalicelib import db
 from chalicelib.catalog.schemas import Money
 from chalicelib.catalog.store import ResourceRecord
@@ -155,7 +153,7 @@ def checkout(user_id: str, email: str | None, resource_ids: list[str], plan_id: 
         raise PaymentProviderError(str(exc)) from exc
     order.session_id, order.checkout_url = session.id, session.url
     # The only write: if it fails, the session is orphaned and simply expires unpaid.
-    with TransactWrite(connection=db.connection()) as tx:
+    with db.transaction() as tx:
         tx.save(order, condition=OrderRecord.pk.does_not_exist())
         for line in processing.order_lines(order):
             tx.save(line)

@@ -11,10 +11,11 @@ from chalicelib.config import settings
 
 RECORD_SECONDS = 8 * 24 * 3600
 _process: Any = None
+_config: Any = None
 
 
 def _idempotent_processor() -> Any:
-    global _process
+    global _process, _config
     if _process is None:
         from aws_lambda_powertools.utilities.idempotency import (
             DynamoDBPersistenceLayer,
@@ -26,8 +27,9 @@ def _idempotent_processor() -> Any:
 
         persistence = DynamoDBPersistenceLayer(table_name=settings().idempotency_table,
                                                boto3_client=aws.dynamodb())
-        config = IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=RECORD_SECONDS,
-                                   raise_on_no_idempotency_key=True)
+        config = _config = IdempotencyConfig(event_key_jmespath="id",
+                                             expires_after_seconds=RECORD_SECONDS,
+                                             raise_on_no_idempotency_key=True)
 
         @idempotent_function(data_keyword_argument="event", config=config,
                              persistence_store=persistence)
@@ -36,6 +38,14 @@ def _idempotent_processor() -> Any:
 
         _process = process
     return _process
+
+
+def use_context(context: Any) -> None:
+    """Let Idempotency see the Lambda's remaining time, so a record left 'in progress' by a
+    timed-out invocation can be taken over once that invocation is surely dead."""
+    _idempotent_processor()
+    if context is not None:
+        _config.register_lambda_context(context)
 
 
 def record_handler(record) -> dict:

@@ -7,7 +7,6 @@ import time
 import uuid
 
 from pynamodb.exceptions import TransactWriteError
-from pynamodb.transactions import TransactWrite
 
 from chalicelib import cursor, db
 from chalicelib.catalog import public
@@ -66,7 +65,7 @@ def download(user_id: str, resource_id: str, source_ip: str | None) -> DownloadO
         condition &= Entitlement.downloads < int(cap)
     now = int(time.time())
     try:
-        with TransactWrite(connection=db.connection()) as tx:
+        with db.transaction() as tx:
             tx.update(ent, actions=[Entitlement.downloads.add(1)], condition=condition)
             tx.save(DownloadLog(pk=f"DL#{user_id}#{resource_id}",
                                 sk=f"{db.now_iso()}#{uuid.uuid4().hex[:8]}",

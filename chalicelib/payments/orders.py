@@ -50,7 +50,7 @@ def list_mine(user_id: str, limit: int, cursor_text: str | None) -> OrderList:
 
 
 def _range(date_from: str | None, date_to: str | None):
-    low, high = date_from or "", (date_to or "9999") + "~"
+    low, high = date_from or "0000", (date_to or "9999") + "~"
     for value in (date_from, date_to):
         if value and not value[:4].isdigit():
             raise ValidationFailed("Dates are ISO 8601, e.g. 2026-11-28.",

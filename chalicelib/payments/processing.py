@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
-from pynamodb.transactions import TransactWrite
 
 from chalicelib import db
 from chalicelib.observability import logger, metrics
@@ -156,7 +155,7 @@ def _commit(o: OrderRecord, changes: dict[str, Any], ledger: list[LedgerEntry],
                 OrderRecord.gsi3pk.set(f"STATUS#{status}")]
     granted: list[str] = []
     try:
-        with TransactWrite(connection=db.connection()) as tx:
+        with db.transaction() as tx:
             tx.update(o, actions=actions)
             for line in o.lines:
                 tx.update(OrderLine(pk=o.pk, sk=f"ITEM#{line.resource_id}"),
@@ -258,7 +257,7 @@ def grant_free(order: OrderRecord) -> None:
     now = db.now_iso()
     order.status, order.paid_at, order.amount_paid = "paid", now, 0
     order.gsi3pk = "STATUS#paid"
-    with TransactWrite(connection=db.connection()) as tx:
+    with db.transaction() as tx:
         tx.save(order, condition=OrderRecord.pk.does_not_exist())
         for line in order_lines(order):
             tx.save(line)
@@ -285,8 +284,8 @@ def _order_for_payment(payment_intent: str | None, metadata: dict | None) -> str
     # Stripe, whose PaymentIntent carries the order id we gave the session.
     from chalicelib.payments import gateway
 
-    intent = gateway.retrieve_payment_intent(payment_intent)
-    return (intent.metadata or {}).get("order_id")
+    intent = gateway.retrieve_payment_intent(payment_intent).to_dict()
+    return (intent.get("metadata") or {}).get("order_id")
 
 
 def facts_from_event(event: dict) -> tuple[str | None, Facts]:

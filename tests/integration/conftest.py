@@ -42,3 +42,37 @@ def catalog(aws):
     seed_categories()
     yield
     categories.forget()
+
+
+@pytest.fixture
+def creator(api, catalog):
+    return api.creator_session()
+
+
+@pytest.fixture
+def admin(api):
+    return api.admin_session()
+
+
+@pytest.fixture
+def stripe(aws, monkeypatch):
+    """The local Stripe stand-in, with the app's Stripe client pointed at it. Webhook
+    deliveries are collected so a test chooses when (and in which order) they arrive."""
+    from chalicelib.config import settings
+    from chalicelib.local.stripe_standin import StripeStandIn
+    from chalicelib.payments import gateway
+    from tests.conftest import WEBHOOK_SECRETS
+
+    inbox: list[tuple[bytes, str]] = []
+    standin = StripeStandIn(WEBHOOK_SECRETS[0], lambda body, sig: inbox.append((body, sig)))
+    monkeypatch.setenv("STRIPE_API_BASE", standin.start())
+    settings.cache_clear()
+    # Read now: the test client re-applies the stage's variables around each request.
+    assert settings().stripe_api_base == standin.base_url
+    gateway.forget()
+    standin.inbox = inbox
+    yield standin
+    standin.stop()
+    monkeypatch.undo()
+    settings.cache_clear()
+    gateway.forget()

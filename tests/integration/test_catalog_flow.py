@@ -9,49 +9,17 @@ import time
 
 import pytest
 
-from tests.support import PDF_BYTES, PNG_BYTES, assert_envelope, drain, post_form
-
-DRAFT = {"title": "Python数据分析实战", "description": "用 **pandas** 做数据分析。",
-         "price": {"amount": 4900, "currency": "cny"}, "category": "data",
-         "tags": ["Python", "数据"], "kind": "ebook"}
-
-
-@pytest.fixture
-def creator(api, catalog):
-    return api.creator_session()
-
-
-@pytest.fixture
-def admin(api):
-    return api.admin_session()
-
-
-def new_draft(api, token, **over) -> dict:
-    reply = api.post("/creator/resources", {**DRAFT, **over}, token=token)
-    assert reply.status == 201, reply.body
-    return reply.body["resource"]
-
-
-def upload(api, pump, token, resource_id, data=PDF_BYTES, content_type="application/pdf",
-           purpose="file", filename="book.pdf") -> dict:
-    reply = api.post(f"/creator/resources/{resource_id}/uploads",
-                     {"filename": filename, "content_type": content_type, "size": len(data),
-                      "purpose": purpose}, token=token)
-    assert reply.status == 201, reply.body
-    form = reply.body
-    assert post_form(form, data, filename).status_code in (200, 201, 204)
-    drain(pump)
-    return form
-
-
-def publish(api, pump, creator_token, admin_token, **over) -> dict:
-    resource = new_draft(api, creator_token, **over)
-    upload(api, pump, creator_token, resource["id"])
-    assert api.post(f"/creator/resources/{resource['id']}/submit", token=creator_token
-                    ).status == 200
-    reply = api.post(f"/admin/resources/{resource['id']}/approve", token=admin_token)
-    assert reply.status == 200, reply.body
-    return reply.body["resource"]
+from tests.support import (
+    DRAFT,
+    PDF_BYTES,
+    PNG_BYTES,
+    assert_envelope,
+    drain,
+    new_draft,
+    post_form,
+    publish,
+    upload,
+)
 
 
 def policy_of(form: dict) -> dict:
