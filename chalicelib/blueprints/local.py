@@ -1,9 +1,14 @@
-"""Routes that exist only in local mode (LOCAL_MODE=true): the outbox of sent mail.
-`app.py` registers this blueprint only then, so nothing under /_local/ exists on AWS."""
+"""Routes that exist only in local mode (LOCAL_MODE=true): the outbox of sent mail and the
+completion of local Stripe Checkout Sessions. `app.py` registers this blueprint only then, so
+nothing under /_local/ exists on AWS."""
+from typing import Literal
+
 import msgspec
 from chalice import Blueprint
 
+from chalicelib.accounts.schemas import Input
 from chalicelib.config import settings
+from chalicelib.errors import Conflict, NotFound
 from chalicelib.web import ANYONE, Ctx, Router
 
 bp = Blueprint(__name__)
@@ -42,3 +47,38 @@ def outbox(ctx: Ctx) -> Outbox:
         wanted = ctx.query.to.strip().lower()
         items = [m for m in items if wanted in (t.lower() for t in m.to)]
     return Outbox(items=items)
+
+
+class PayIn(Input):
+    outcome: Literal["succeeded", "failed"]
+    delayed: bool = False
+
+
+class PayOut(msgspec.Struct):
+    session_id: str
+    outcome: str
+    events: list[str]
+
+
+@api.route("/_local/stripe/checkout/{session_id}/pay", "POST", role=ANYONE, tags=("local",),
+           body=PayIn, response=PayOut, status=202, errors=(404, 409),
+           summary="Complete a local Stripe Checkout Session the way Stripe would")
+def stripe_checkout_pay(ctx: Ctx, session_id: str) -> PayOut:
+    """Signed Stripe events go to /webhooks/stripe as Stripe sends them; lists their ids."""
+    # The local Stripe stand-in completes the open session: `succeeded` sends
+    # `checkout.session.completed` (paid), or with `delayed` (Alipay/WeChat-style notification)
+    # `completed` (unpaid) then `checkout.session.async_payment_succeeded`; `failed` sends
+    # `completed` (unpaid) then `checkout.session.async_payment_failed`. Delivery follows the
+    # answer. An unknown or not open session is a 409.
+    from chalicelib.local import stripe_standin
+
+    standin = stripe_standin.current()
+    if standin is None:
+        raise NotFound("The local Stripe stand-in is not running in this process.",
+                       code="stripe_standin_not_running")
+    try:
+        events = standin.pay(session_id, ctx.body.outcome, delayed=ctx.body.delayed)
+    except stripe_standin.StandInError as exc:
+        raise Conflict(exc.message, code="checkout_session_not_payable",
+                       details={"session_id": session_id}) from None
+    return PayOut(session_id=session_id, outcome=ctx.body.outcome, events=events)

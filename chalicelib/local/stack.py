@@ -5,9 +5,13 @@
 
 Environment: API_HOST (127.0.0.1), API_PORT (8000), MOTO_PORT (a free port),
 LOCAL_ADMIN_EMAIL / LOCAL_ADMIN_PASSWORD (generated when unset), STRIPE_WEBHOOK_SECRET
-(generated when unset), PUMP_RETRY_DELAY_SECONDS (failed messages come back after this many
-seconds instead of the queue's visibility timeout). Everything lives in memory and is gone
-when the process ends. The last line printed is `Ready: <API URL>`.
+(generated when unset; events are signed with the first of a comma-separated list),
+STRIPE_PORT (the local Stripe stand-in's port; a free one when unset), STRIPE_SECRET_KEY
+(sk_test_local when unset), PUMP_RETRY_DELAY_SECONDS (failed messages come back after this
+many seconds instead of the queue's visibility timeout). The app talks to the local Stripe
+stand-in (`chalicelib.local.stripe_standin`) through STRIPE_API_BASE, always set to it; the
+stand-in signs its events and posts them to `<API URL>/webhooks/stripe`. Everything lives in
+memory and is gone when the process ends. The last line printed is `Ready: <API URL>`.
 """
 from __future__ import annotations
 
@@ -85,6 +89,7 @@ class Stack:
         self.server: Any = None
         self.server_thread: threading.Thread | None = None
         self.pump: Any = None
+        self.stripe: Any = None
 
     def start_moto(self, port: int) -> str:
         """Start the embedded moto server; returns its endpoint URL."""
@@ -94,6 +99,18 @@ class Stack:
         self.moto.start()
         host, bound = self.moto.get_host_and_port()
         return f"http://{host}:{bound}"
+
+    def start_stripe(self, webhook_secret: str, api_url: str, host: str, port: int) -> str:
+        """Start the Stripe stand-in, delivering signed events to the API's webhook route;
+        returns its base URL (also where its payment pages live)."""
+        from chalicelib.local import stripe_standin
+
+        signing_secret = webhook_secret.split(",")[0].strip()
+        self.stripe = stripe_standin.StripeStandIn(
+            signing_secret, stripe_standin.http_deliverer(f"{api_url}/webhooks/stripe"))
+        url = self.stripe.start(host, port)
+        stripe_standin.register(self.stripe)
+        return url
 
     def start_api(self, host: str, port: int) -> Any:
         """Serve the app over HTTP from a background thread; returns the chalice Config."""
@@ -121,6 +138,8 @@ class Stack:
         if self.server is not None:
             self.server.shutdown()
             self.server.server.server_close()
+        if self.stripe is not None:
+            self.stripe.stop()
         if self.pump is not None:
             self.pump.stop()
         if self.moto is not None:
@@ -136,8 +155,9 @@ def _configure_logging() -> None:
     warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
 
 
-def _print_banner(api_url: str, storefront_url: str, endpoint: str, admin: Account,
-                  demo: list[Account], webhook_secret: str, seconds: float) -> None:
+def _print_banner(api_url: str, storefront_url: str, endpoint: str, stripe_url: str,
+                  admin: Account, demo: list[Account], webhook_secret: str,
+                  seconds: float) -> None:
     lines = [
         "",
         "paidres local stack (everything in memory; gone on exit)",
@@ -145,6 +165,7 @@ def _print_banner(api_url: str, storefront_url: str, endpoint: str, admin: Accou
         f"  Storefront:     {storefront_url}",
         f"  Mail outbox:    {api_url}/_local/outbox",
         f"  AWS (moto):     {endpoint}",
+        f"  Stripe (local): {stripe_url}",
         *(f"  {a.label + ':':<15} {a.email} / {a.password}" for a in (admin, *demo)),
         f"  Stripe webhook: {webhook_secret}",
         f"  Started in {seconds:.1f} s. Ctrl-C stops.",
@@ -162,18 +183,24 @@ def main() -> int:
     api_url = f"http://{host}:{port}"
     webhook_secret = os.environ.get("STRIPE_WEBHOOK_SECRET") or \
         "whsec_" + secrets.token_urlsafe(24)
-    # Settings are read once per process, so the stage and everything derived from it must be
-    # in the environment before the first module that reads them is imported.
-    stage.apply(STAGE, {"PUBLIC_BASE_URL": api_url,
-                        "STOREFRONT_URL": os.environ.get("STOREFRONT_URL") or api_url,
-                        "STRIPE_WEBHOOK_SECRET": webhook_secret})
-    import moto  # noqa: F401  (before any boto3 client exists)
-
     stack = Stack()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
+        # The stand-in binds first: its URL goes into the settings below.
+        stripe_url = stack.start_stripe(webhook_secret, api_url, host,
+                                        _int_env("STRIPE_PORT") or 0)
+        # Settings are read once per process, so the stage and everything derived from it
+        # must be in the environment before the first module that reads them is imported.
+        stage.apply(STAGE, {"PUBLIC_BASE_URL": api_url,
+                            "STOREFRONT_URL": os.environ.get("STOREFRONT_URL") or api_url,
+                            "STRIPE_WEBHOOK_SECRET": webhook_secret,
+                            "STRIPE_API_BASE": stripe_url,
+                            "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY")
+                            or "sk_test_local"})
+        import moto  # noqa: F401  (before any boto3 client exists)
+
         endpoint = stack.start_moto(_int_env("MOTO_PORT") or 0)
         os.environ["AWS_ENDPOINT_URL"] = endpoint
 
@@ -192,14 +219,14 @@ def main() -> int:
         metrics.clear_metrics()
         config = stack.start_api(host, port)
         stack.start_pump(config, endpoint)
-        _print_banner(api_url, cfg.storefront_url, endpoint, admin, demo, webhook_secret,
-                      time.monotonic() - started)
+        _print_banner(api_url, cfg.storefront_url, endpoint, stripe_url, admin, demo,
+                      webhook_secret, time.monotonic() - started)
         while not stop.wait(0.5):
             pass
         print("Stopping...", flush=True)
     except Exception as exc:  # noqa: BLE001 - whatever failed, stop what did start
         if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
-            log.error("%s: set API_PORT or MOTO_PORT to a free port", exc)
+            log.error("%s: set API_PORT, MOTO_PORT or STRIPE_PORT to a free port", exc)
         else:
             log.exception("the local stack failed")
         return 1

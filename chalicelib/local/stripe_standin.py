@@ -48,7 +48,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 log = logging.getLogger(__name__)
 
 API_VERSION = "2025-06-30.basil"
-DEFAULT_FIXTURES_DIR = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "stripe"
+# In-repo copies of ../shared/fixtures/stripe, so a clone alone runs (see its README).
+DEFAULT_FIXTURES_DIR = Path(__file__).resolve().parent / "stripe_fixtures"
 DEFAULT_RETRY_DELAYS = (0.2, 0.5, 1.0)  # three retries after the first attempt
 
 # Stripe's currencies without a minor unit: amounts are in whole units.
@@ -345,7 +346,7 @@ class StripeStandIn:
         self._server = server
         bound_host, bound_port = server.server_address[:2]
         self.base_url = f"http://{bound_host}:{bound_port}"
-        self._server_thread = threading.Thread(target=server.serve_forever,
+        self._server_thread = threading.Thread(target=server.serve_forever, args=(0.05,),
                                                name="stripe-standin", daemon=True)
         self._server_thread.start()
         self._ensure_worker()

@@ -19,6 +19,7 @@ READY_TIMEOUT_SECONDS = 30
 STOP_TIMEOUT_SECONDS = 15
 ADMIN_EMAIL = "e2e-admin@paidres.example.com"
 ADMIN_PASSWORD = "e2e-Admin-password-1"
+WEBHOOK_SECRET = "whsec_e2e_local_secret"
 
 
 def free_port() -> int:
@@ -35,9 +36,16 @@ class RunningStack:
     admin_password: str
     process: subprocess.Popen
     output: list[str] = field(default_factory=list)
+    webhook_secret: str = WEBHOOK_SECRET
 
     def log(self) -> str:
         return "".join(self.output)
+
+    @property
+    def stripe_url(self) -> str:
+        """The local Stripe stand-in's base URL, as the banner prints it."""
+        line = next(x for x in self.output if x.strip().startswith("Stripe (local):"))
+        return line.split(":", 1)[1].strip()
 
 
 def _read_output(stack: RunningStack, ready: threading.Event) -> None:
@@ -57,7 +65,8 @@ def stack():
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
     env.update({"API_PORT": str(api_port), "MOTO_PORT": str(moto_port),
                 "LOCAL_ADMIN_EMAIL": ADMIN_EMAIL, "LOCAL_ADMIN_PASSWORD": ADMIN_PASSWORD,
-                "PUMP_RETRY_DELAY_SECONDS": "1", "PYTHONUNBUFFERED": "1"})
+                "PUMP_RETRY_DELAY_SECONDS": "1", "PYTHONUNBUFFERED": "1",
+                "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET})
     process = subprocess.Popen([sys.executable, "-m", "chalicelib.local.stack"], cwd=ROOT,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)

@@ -1,0 +1,118 @@
+"""The whole purchase over HTTP on the local stack: checkout, the local payment page, a signed
+webhook through the queue to the consumer, the library, and a download whose bytes equal the
+upload. Concurrent duplicate deliveries grant once."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.e2e.flows import PASSWORD, new_creator, send_file, token_for, wait_for
+
+pytestmark = pytest.mark.e2e
+
+BOOK = b"%PDF-1.7\n% e2e purchase " + uuid.uuid4().hex.encode() + b"\n%%EOF\n"
+
+
+@pytest.fixture(scope="module")
+def on_sale(api, stack):
+    """A creator's resource, uploaded through the presigned form and approved."""
+    token = new_creator(api)
+    auth = {"Authorization": f"Bearer {token}"}
+    resource = api.post("/creator/resources", headers=auth, json={
+        "title": "端到端 Purchase", "description": "", "price": {"amount": 2500,
+                                                                 "currency": "cny"},
+        "category": "data", "kind": "ebook"}).json()["resource"]
+    assert send_file(api, token, resource["id"], BOOK, "application/pdf")["status"] == "verified"
+    api.post(f"/creator/resources/{resource['id']}/submit", headers=auth)
+    admin = token_for(api, stack.admin_email, stack.admin_password)["access_token"]
+    approved = api.post(f"/admin/resources/{resource['id']}/approve",
+                        headers={"Authorization": f"Bearer {admin}"})
+    assert approved.status_code == 200
+    return resource
+
+
+def new_buyer(api) -> dict:
+    email = f"buyer-{uuid.uuid4().hex[:10]}@paidres.example.com"
+    api.post("/auth/register", json={"email": email, "password": PASSWORD,
+                                     "display_name": "Buyer"})
+    return {"Authorization": f"Bearer {token_for(api, email)['access_token']}"}
+
+
+def order_status(api, auth, order_id) -> str:
+    return api.get(f"/me/orders/{order_id}", headers=auth).json()["order"]["status"]
+
+
+def test_checkout_pay_webhook_library_download(api, on_sale):
+    auth = new_buyer(api)
+    made = api.post("/checkout", headers=auth,
+                    json={"items": [{"resource_id": on_sale["id"]}]}).json()
+    page = requests.get(made["checkout_url"], timeout=10)
+    assert page.status_code == 200 and "25.00" in page.text
+    paid = api.post(f"/_local/stripe/checkout/{made['checkout_session_id']}/pay",
+                    json={"outcome": "succeeded"})
+    assert paid.status_code == 202
+    order_id = made["order"]["id"]
+    assert wait_for(lambda: order_status(api, auth, order_id) == "paid")
+    library = api.get("/me/library", headers=auth).json()["items"]
+    assert [i["resource"]["id"] for i in library] == [on_sale["id"]]
+    link = api.post(f"/me/library/{on_sale['id']}/download", headers=auth)
+    assert link.status_code == 200
+    downloaded = requests.get(link.json()["url"], timeout=10)
+    assert downloaded.status_code == 200
+    assert hashlib.sha256(downloaded.content).digest() == hashlib.sha256(BOOK).digest()
+    stranger = new_buyer(api)
+    assert api.get(f"/me/orders/{order_id}", headers=stranger).status_code == 404
+    assert api.post(f"/me/library/{on_sale['id']}/download",
+                    headers=stranger).status_code == 404
+
+
+def test_a_failed_payment_leaves_the_order_failed(api, on_sale):
+    auth = new_buyer(api)
+    made = api.post("/checkout", headers=auth,
+                    json={"items": [{"resource_id": on_sale["id"]}]}).json()
+    api.post(f"/_local/stripe/checkout/{made['checkout_session_id']}/pay",
+             json={"outcome": "failed"})
+    assert wait_for(lambda: order_status(api, auth, made["order"]["id"]) == "failed")
+    assert api.get("/me/library", headers=auth).json()["items"] == []
+
+
+def test_the_same_event_delivered_five_times_at_once_grants_once(api, stack, on_sale):
+    auth = new_buyer(api)
+    made = api.post("/checkout", headers=auth,
+                    json={"items": [{"resource_id": on_sale["id"]}]}).json()
+    api.post(f"/_local/stripe/checkout/{made['checkout_session_id']}/pay",
+             json={"outcome": "succeeded"})
+    order_id = made["order"]["id"]
+    assert wait_for(lambda: order_status(api, auth, order_id) == "paid")
+    events = requests.get(f"{stack.stripe_url}/_standin/events", timeout=10).json()["data"]
+    completed = next(e for e in events if e["type"] == "checkout.session.completed"
+                     and e["data"]["object"]["client_reference_id"] == order_id)
+    body = json.dumps(completed).encode()
+    stamp = int(time.time())
+    mac = hmac.new(stack.webhook_secret.encode(), f"{stamp}.".encode() + body,
+                   hashlib.sha256).hexdigest()
+    answers: list[int] = []
+
+    def deliver():
+        answers.append(api.post("/webhooks/stripe", data=body, headers={
+            "Content-Type": "application/json",
+            "Stripe-Signature": f"t={stamp},v1={mac}"}).status_code)
+
+    threads = [threading.Thread(target=deliver) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [200] * 5
+    time.sleep(3)  # let the pump work through the five copies
+    order = api.get(f"/me/orders/{order_id}", headers=auth).json()["order"]
+    assert order["status"] == "paid"
+    library = api.get("/me/library", headers=auth).json()["items"]
+    assert [(i["resource"]["id"], i["status"]) for i in library] == [(on_sale["id"], "active")]
