@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 STAGE ?= dev
 
-.PHONY: run test test-unit test-integration test-e2e lint format openapi rotate-keys package clean
+.PHONY: run test test-unit test-integration test-e2e lint format openapi rotate-keys package \
+	reconcile payments-dlq payments-redrive clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,16 @@ rotate-keys: $(STAMP)  ## STAGE=dev: add a new JWT signing key (the old one stil
 package: $(STAMP)  ## STAGE=dev: the SAM template + zip for `aws cloudformation deploy`, in build/STAGE
 	rm -rf build/$(STAGE)
 	$(BIN)/chalice package --stage $(STAGE) --merge-template infra/app-merge.yaml build/$(STAGE)
+
+AHEAD ?= 0
+reconcile: $(STAMP)  ## repair pending orders from Stripe (local stack, or STAGE=...); AHEAD=40 skips the 35-minute wait locally
+	$(BIN)/python -m chalicelib.local.ops reconcile --ahead $(AHEAD)
+
+payments-dlq: $(STAMP)  ## list the payments dead-letter queue (local stack, or STAGE=...)
+	$(BIN)/python -m chalicelib.local.ops dlq list payments
+
+payments-redrive: $(STAMP)  ## move the payments dead letters back to their queue
+	$(BIN)/python -m chalicelib.local.ops dlq redrive payments
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

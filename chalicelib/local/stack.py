@@ -16,6 +16,7 @@ memory and is gone when the process ends. The last line printed is `Ready: <API 
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import secrets
@@ -48,6 +49,16 @@ def _password() -> str:
 def _int_env(name: str) -> int | None:
     raw = os.environ.get(name, "").strip()
     return int(raw) if raw else None
+
+
+RUNTIME = stage.ROOT / ".local" / "stack.json"
+
+
+def write_runtime(info: dict) -> None:
+    """Where the running stack's pieces are, for the make targets that act on it
+    (`make reconcile`, `make payments-dlq`)."""
+    RUNTIME.parent.mkdir(exist_ok=True)
+    RUNTIME.write_text(json.dumps(info, indent=2), encoding="utf-8")
 
 
 def seed_admin() -> tuple[Account, str]:
@@ -219,6 +230,8 @@ def main() -> int:
         metrics.clear_metrics()
         config = stack.start_api(host, port)
         stack.start_pump(config, endpoint)
+        write_runtime({"api_url": api_url, "aws_endpoint_url": endpoint,
+                       "stripe_api_base": stripe_url, "pid": os.getpid()})
         _print_banner(api_url, cfg.storefront_url, endpoint, stripe_url, admin, demo,
                       webhook_secret, time.monotonic() - started)
         while not stop.wait(0.5):
@@ -232,6 +245,7 @@ def main() -> int:
         return 1
     finally:
         stack.stop()
+        RUNTIME.unlink(missing_ok=True)
     return 0
 
 

@@ -1,0 +1,101 @@
+"""Operator jobs, against the running local stack (`make run`) or, with STAGE set, a deployed
+stage with the caller's AWS credentials.
+
+    python -m chalicelib.local.ops reconcile [--ahead MINUTES]   # make reconcile
+    python -m chalicelib.local.ops dlq list|redrive [QUEUE]      # make payments-dlq / -redrive
+
+`reconcile` runs what the 15-minute schedule runs; `--ahead` pretends the clock is that many
+minutes later, so a local order can be reconciled without waiting 35 minutes. `dlq` lists a
+dead-letter queue's messages or moves them back to their queue (default: payments).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from chalicelib.local import stage
+from chalicelib.local.stack import RUNTIME
+
+
+def _environment() -> None:
+    if os.environ.get("STAGE") and os.environ["STAGE"] != "local":
+        stage.load(os.environ["STAGE"])
+        return
+    if not RUNTIME.exists():
+        sys.exit("No local stack is running (start it with `make run`), and STAGE is not set.")
+    info = json.loads(RUNTIME.read_text(encoding="utf-8"))
+    stage.apply("local", {"AWS_ENDPOINT_URL": info["aws_endpoint_url"],
+                          "STRIPE_API_BASE": info["stripe_api_base"]})
+
+
+def reconcile(ahead_minutes: int) -> None:
+    from chalicelib.payments.processing import reconcile as run
+
+    print(json.dumps(run(now=time.time() + ahead_minutes * 60)))
+
+
+def _summary(message: dict) -> str:
+    """A Stripe event's id and type, or the start of any other body."""
+    try:
+        body = json.loads(message["Body"])
+        return f"{body['id']} {body['type']}"
+    except (ValueError, KeyError, TypeError):
+        return message["Body"][:100]
+
+
+def dlq(action: str, queue: str) -> None:
+    from chalicelib import aws
+    from chalicelib.config import settings
+
+    name = getattr(settings(), f"{queue}_queue")
+    sqs = aws.sqs()
+    source = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    dead = sqs.get_queue_url(QueueName=f"{name}-dlq")["QueueUrl"]
+    moved = 0
+    while True:
+        got = sqs.receive_message(QueueUrl=dead, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                  VisibilityTimeout=0 if action == "list" else 30,
+                                  AttributeNames=["All"], MessageAttributeNames=["All"])
+        messages = got.get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            if action == "list":
+                attributes = message["Attributes"]
+                sent = time.gmtime(int(attributes["SentTimestamp"]) / 1000)
+                print(f"{message['MessageId']}  sent {time.strftime('%Y-%m-%d %H:%M:%S', sent)}"
+                      f"  tries {attributes['ApproximateReceiveCount']}  {_summary(message)}")
+                continue
+            sqs.send_message(QueueUrl=source, MessageBody=message["Body"],
+                             MessageAttributes=message.get("MessageAttributes", {}))
+            sqs.delete_message(QueueUrl=dead, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+        if action == "list":
+            break
+    if action == "redrive":
+        print(f"moved {moved} message(s) from {name}-dlq back to {name}")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chalicelib.local.ops")
+    jobs = parser.add_subparsers(dest="job", required=True)
+    rec = jobs.add_parser("reconcile")
+    rec.add_argument("--ahead", type=int, default=0, metavar="MINUTES")
+    dead = jobs.add_parser("dlq")
+    dead.add_argument("action", choices=["list", "redrive"])
+    dead.add_argument("queue", nargs="?", default="payments",
+                      choices=["payments", "analytics", "upload_events"])
+    args = parser.parse_args(argv)
+    _environment()
+    if args.job == "reconcile":
+        reconcile(args.ahead)
+    else:
+        dlq(args.action, args.queue)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
