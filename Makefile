@@ -45,8 +45,7 @@ rotate-keys: $(STAMP)  ## STAGE=dev: add a new JWT signing key (the old one stil
 	STAGE=$(STAGE) $(BIN)/python -m chalicelib.accounts.keys rotate
 
 package: $(STAMP)  ## STAGE=dev: the SAM template + zip for `aws cloudformation deploy`, in build/STAGE
-	rm -rf build/$(STAGE)
-	$(BIN)/chalice package --stage $(STAGE) --merge-template infra/app-merge.yaml build/$(STAGE)
+	$(BIN)/python infra/package.py $(STAGE) build/$(STAGE)
 
 AHEAD ?= 0
 reconcile: $(STAMP)  ## repair pending orders from Stripe (local stack, or STAGE=...); AHEAD=40 skips the 35-minute wait locally

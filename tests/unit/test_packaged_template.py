@@ -15,13 +15,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def packaged(tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("package")
+    out = tmp_path_factory.mktemp("package") / "dev"
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
-    chalice = Path(sys.executable).with_name("chalice")
-    subprocess.run([str(chalice), "package", "--stage", "dev", "--merge-template",
-                    "infra/app-merge.yaml", str(out)], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=600)
-    return {"path": out / "sam.yaml", "template": load_template(out / "sam.yaml")}
+    subprocess.run([sys.executable, "infra/package.py", "dev", str(out)], cwd=ROOT, env=env,
+                   check=True, capture_output=True, timeout=600)
+    return {"path": out / "sam.yaml", "template": load_template(out / "sam.yaml"),
+            "zip": out / "deployment.zip"}
+
+
+def test_the_zip_has_the_app_without_what_the_lambda_runtime_provides(packaged):
+    import zipfile
+
+    names = zipfile.ZipFile(packaged["zip"]).namelist()
+    tops = {name.split("/", 1)[0] for name in names}
+    assert {"app.py", "chalicelib", "pynamodb", "msgspec", "jwt", "stripe"} <= tops
+    assert not {"boto3", "botocore", "s3transfer"} & tops
 
 
 def test_every_sqs_event_source_reports_batch_item_failures(packaged):

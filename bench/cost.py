@@ -1,0 +1,197 @@
+"""What one purchase costs on AWS, and what the platform costs when nobody uses it.
+
+One whole purchase runs in-process against the embedded moto server and the Stripe stand-in:
+browse, search, detail, checkout, the Stripe webhook, the payment event (grant), the library
+and the download. Every AWS request and DynamoDB capacity unit is counted (bench/meter.py);
+Lambda time is the measured warm duration of each invocation at the configured memory. Prices
+come from bench/prices.json only.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import meter
+from harness import ROOT, Harness, start
+
+PRICES = json.loads((Path(__file__).with_name("prices.json")).read_text())
+TARGET_PER_1000 = 0.05
+MEMORY_GB = json.loads((ROOT / ".chalice" / "config.json").read_text()).get(
+    "lambda_memory_size", 1024) / 1024
+# Requests the Lambda service makes for us and the process cannot see: per SQS-triggered
+# invocation, the poller's ReceiveMessage and DeleteMessageBatch.
+SQS_POLLER_REQUESTS = 2
+
+
+def _purchase(h: Harness) -> list[dict]:
+    """Run one purchase; one row per invocation with its AWS tally and duration."""
+    import hashlib
+    import hmac
+
+    from chalice.test import Client
+
+    import app as app_module
+    from chalicelib.accounts import service, tokens
+    from chalicelib.config import settings
+    from chalicelib.local.stripe_standin import StripeStandIn
+    from chalicelib.payments import gateway
+
+    deliveries: list[tuple[bytes, str]] = []
+    standin = StripeStandIn("whsec_bench", lambda body, sig: deliveries.append((body, sig)))
+    import os
+
+    os.environ["STRIPE_API_BASE"] = standin.start()
+    settings.cache_clear()
+    settings()
+    gateway.forget()
+    buyer = service.register(f"cost-{time.time_ns()}@paidres.local", "cost buyer passphrase",
+                             "Cost")
+    token, _ = tokens.issue_access_token(buyer.user_id, buyer.roles)
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    rows: list[dict] = []
+    client = Client(app_module.app, stage_name="local")
+
+    def api(step: str, method: str, path: str, body: bytes | None = None,
+            headers: dict | None = None) -> dict:
+        with meter.measure() as tally:
+            started = time.perf_counter()
+            reply = getattr(client.http, method)(path, headers=headers or auth, body=body)
+            seconds = time.perf_counter() - started
+        assert reply.status_code < 300, (step, reply.status_code, reply.body)
+        rows.append({"step": step, "kind": "api", "tally": tally, "seconds": seconds})
+        return json.loads(reply.body) if reply.body else {}
+
+    def consume(step: str, handler, bodies: list[bytes]) -> None:
+        records = [{"messageId": f"m{i}", "receiptHandle": "r", "body": b.decode(),
+                    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1",
+                                   "SenderId": "s", "ApproximateFirstReceiveTimestamp": "1"},
+                    "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+                    "awsRegion": "us-east-1"} for i, b in enumerate(bodies)]
+        from chalice.local import LambdaContext
+
+        context = LambdaContext("payment_events", int(MEMORY_GB * 1024), max_runtime_ms=30_000)
+        with meter.measure() as tally:
+            started = time.perf_counter()
+            result = handler({"Records": records}, context)
+            seconds = time.perf_counter() - started
+        assert result == {"batchItemFailures": []}, result
+        rows.append({"step": step, "kind": "sqs", "tally": tally, "seconds": seconds})
+
+    # Warm the process first, as a busy platform's functions are.
+    client.http.get("/resources")
+    listing = api("browse the catalog", "get", "/resources")
+    api("search", "get", "/search?q=python")
+    api("resource detail", "get", f"/resources/{h.paid_resource_id}")
+    made = api("checkout", "post", "/checkout", json.dumps(
+        {"items": [{"resource_id": h.paid_resource_id}]}).encode())
+    assert listing["items"]
+    standin.pay(made["checkout_session_id"])
+    assert standin.flush(10)
+    for body, _ in deliveries:
+        stamp = int(time.time())
+        mac = hmac.new(b"whsec_bench", f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+        api("stripe webhook", "post", "/webhooks/stripe", body,
+            {"Stripe-Signature": f"t={stamp},v1={mac}", "Content-Type": "application/json"})
+    consume("payment event (grant)", app_module.payment_events, [b for b, _ in deliveries])
+    api("library", "get", "/me/library")
+    link = api("download link", "post", f"/me/library/{h.paid_resource_id}/download")
+    assert link["url"]
+    standin.stop()
+    return rows
+
+
+def _price(rows: list[dict]) -> dict:
+    p = PRICES
+    total = meter.Tally()
+    lambda_requests = len(rows)
+    gb_seconds = 0.0
+    api_requests = sum(1 for r in rows if r["kind"] == "api")
+    sqs_extra = sum(SQS_POLLER_REQUESTS for r in rows if r["kind"] == "sqs")
+    for row in rows:
+        total = total.merged(row["tally"])
+        gb_seconds += max(row["seconds"], 0.001) * MEMORY_GB
+    sqs_requests = total.count("sqs") + sqs_extra
+    s3_gets = 1  # the buyer's browser fetching the file through the presigned URL
+    emails = total.count("ses")
+    # The target covers the purchase itself (browse to download); the receipt email is priced
+    # and reported beside it, since SES's per-message price alone is twice the target.
+    cost = {
+        "lambda": lambda_requests * p["lambda_request"] + gb_seconds * p[
+            "lambda_gb_second_x86"],
+        "api_gateway": api_requests * p["api_gateway_rest_request"],
+        "dynamodb": total.read_units * p["dynamodb_read_request_unit"]
+        + total.write_units * p["dynamodb_write_request_unit"],
+        "sqs": sqs_requests * p["sqs_standard_request"],
+        "s3": s3_gets * p["s3_get_request"] + total.count("s3") * p["s3_get_request"],
+        "ses": emails * p["ses_email"],
+    }
+    platform = sum(v for k, v in cost.items() if k != "ses")
+    return {"per_purchase": cost, "usd_per_1000": {k: v * 1000 for k, v in cost.items()},
+            "total_per_1000": platform * 1000,
+            "with_receipt_per_1000": sum(cost.values()) * 1000, "lambda_requests": lambda_requests,
+            "gb_seconds": gb_seconds, "api_requests": api_requests,
+            "read_units": total.read_units, "write_units": total.write_units,
+            "sqs_requests": sqs_requests, "emails": emails,
+            "aws_calls": sum(total.calls.values())}
+
+
+def idle_per_month() -> dict:
+    """What the deployed platform costs in a month with no traffic."""
+    p = PRICES
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    del config
+    queues_polled = 3  # payments, analytics, upload-events: each has a Lambda event source
+    # Lambda's SQS pollers long-poll (20 s) with 5 pollers per event source when idle.
+    polls = queues_polled * 5 * 3 * 60 * 24 * 30
+    schedule_runs = 4 * 24 * 30  # reconcile_payments, every 15 minutes
+    lambda_cost = schedule_runs * (p["lambda_request"] + 0.2 * MEMORY_GB
+                                   * p["lambda_gb_second_x86"])
+    return {"sqs_polling": polls * p["sqs_standard_request"],
+            "scheduled_reconciliation": lambda_cost
+            + schedule_runs * 0.5 * p["dynamodb_read_request_unit"],
+            "storage": 0.001 * p["dynamodb_storage_gb_month"] + 0.001 * p[
+                "s3_storage_gb_month"]}
+
+
+def run(h: Harness) -> dict:
+    rows = _purchase(h)
+    priced = _price(rows)
+    idle = idle_per_month()
+    priced["idle_per_month"] = idle
+    priced["idle_total"] = sum(idle.values())
+    priced["steps"] = [{"step": r["step"], "calls": sum(r["tally"].calls.values()),
+                        "read_units": r["tally"].read_units,
+                        "write_units": r["tally"].write_units,
+                        "ms": round(r["seconds"] * 1000, 1)} for r in rows]
+    priced["ok"] = priced["total_per_1000"] <= TARGET_PER_1000
+    return priced
+
+
+def report(result: dict) -> str:
+    lines = ["step | AWS calls | RRU | WRU | warm ms", "--- | --- | --- | --- | ---"]
+    lines += [f"{s['step']} | {s['calls']} | {s['read_units']:g} | {s['write_units']:g} | "
+              f"{s['ms']}" for s in result["steps"]]
+    lines.append("")
+    lines.append("service | $ per 1,000 purchases")
+    lines.append("--- | ---")
+    lines += [f"{k} | {v:.4f}" for k, v in result["usd_per_1000"].items()]
+    lines.append(f"**purchase without the receipt email** | **{result['total_per_1000']:.4f}** "
+                 f"(target ≤ {TARGET_PER_1000})")
+    lines.append(f"purchase with the receipt email | {result['with_receipt_per_1000']:.4f}")
+    lines.append("")
+    lines.append(f"idle: ${result['idle_total']:.2f} per month (" + ", ".join(
+        f"{k} ${v:.2f}" for k, v in result["idle_per_month"].items()) + ")")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    harness = start()
+    try:
+        outcome = run(harness)
+        print(report(outcome))
+        print(f"cost: ${outcome['total_per_1000']:.4f} per 1,000 purchases "
+              f"({outcome['total_per_1000'] / TARGET_PER_1000:.2f}x the target)")
+    finally:
+        harness.stop()

@@ -1,0 +1,105 @@
+"""Counting AWS calls and the capacity they consume, from inside the process: every botocore
+call (PynamoDB's too) passes through BaseClient._make_api_call."""
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
+
+@dataclass
+class Tally:
+    calls: Counter = field(default_factory=Counter)  # (service, operation) -> n
+    read_units: float = 0.0
+    write_units: float = 0.0
+
+    def count(self, service: str, operations: set[str] | None = None) -> int:
+        return sum(n for (s, op), n in self.calls.items()
+                   if s == service and (operations is None or op in operations))
+
+    def merged(self, other: Tally) -> Tally:
+        return Tally(self.calls + other.calls, self.read_units + other.read_units,
+                     self.write_units + other.write_units)
+
+
+_state = threading.local()
+_installed = False
+
+
+def _size(item: dict) -> int:
+    # DynamoDB sizes items by attribute names and values; their JSON is a close upper bound.
+    return len(json.dumps(item, default=str))
+
+
+def _units(operation: str, params: dict, response: dict) -> tuple[float, float]:
+    """Read and write request units, as DynamoDB on-demand bills them (4 KB reads, half for
+    eventually consistent; 1 KB writes; transactions twice)."""
+    if operation in ("GetItem",):
+        size = _size(response.get("Item", {}))
+        factor = 1 if params.get("ConsistentRead") else 0.5
+        return max(1, math.ceil(size / 4096)) * factor, 0
+    if operation == "BatchGetItem":
+        reads = 0.0
+        for table, items in response.get("Responses", {}).items():
+            factor = 1 if params["RequestItems"][table].get("ConsistentRead") else 0.5
+            reads += sum(max(1, math.ceil(_size(i) / 4096)) * factor for i in items)
+        return reads, 0
+    if operation in ("Query", "Scan"):
+        size = sum(_size(i) for i in response.get("Items", []))
+        factor = 1 if params.get("ConsistentRead") else 0.5
+        return max(1, math.ceil(size / 4096)) * factor, 0
+    if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        return 0, max(1, math.ceil(_size(params.get("Item", params.get("Key", {}))) / 1024))
+    if operation == "BatchWriteItem":
+        return 0, sum(max(1, math.ceil(_size(r.get("PutRequest", {}).get("Item", {})) / 1024))
+                      for reqs in params["RequestItems"].values() for r in reqs)
+    if operation == "TransactWriteItems":
+        units = 0
+        for entry in params["TransactItems"]:
+            body = next(iter(entry.values()))
+            units += 2 * max(1, math.ceil(_size(body.get("Item", body.get("Key", {}))) / 1024))
+        return 0, units
+    return 0, 0
+
+
+def install() -> None:
+    """Wrap botocore once; counting happens only inside `measure()`."""
+    global _installed
+    if _installed:
+        return
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+
+    def counted(self, operation_name, api_params):
+        response = original(self, operation_name, api_params)
+        tally = getattr(_state, "tally", None)
+        if tally is not None:
+            service = self.meta.service_model.service_name
+            tally.calls[(service, operation_name)] += 1
+            if service == "dynamodb":
+                reads, writes = _units(operation_name, api_params, response)
+                tally.read_units += reads
+                tally.write_units += writes
+        return response
+
+    BaseClient._make_api_call = counted
+    _installed = True
+
+
+@contextmanager
+def measure():
+    """Count the AWS calls of this thread inside the block."""
+    install()
+    tally = Tally()
+    _state.tally = tally
+    try:
+        yield tally
+    finally:
+        _state.tally = None

@@ -1,0 +1,27 @@
+"""The size of the Lambda deployment package `make package` builds (hard budget: 15 MB)."""
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from harness import ROOT
+
+BUDGET_MB = 15.0
+
+
+def run() -> dict:
+    sys.path.insert(0, str(ROOT / "infra"))
+    from package import package
+
+    with tempfile.TemporaryDirectory() as out:
+        built = package("prod", Path(out) / "prod")
+        size = (built / "deployment.zip").stat().st_size / 1e6
+    return {"mb": round(size, 2), "budget_mb": BUDGET_MB, "ok": size <= BUDGET_MB}
+
+
+if __name__ == "__main__":
+    result = run()
+    print(f"package size: {result['mb']:.1f} MB ({result['mb'] / BUDGET_MB:.2f}x the "
+          f"{BUDGET_MB:.0f} MB budget)")
+    sys.exit(0 if result["ok"] else 1)
