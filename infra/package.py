@@ -43,7 +43,7 @@ def package(stage: str, out: Path) -> Path:
         shutil.rmtree(out)
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
     chalice = Path(sys.executable).with_name("chalice")
-    subprocess.run([str(chalice), "package", "--stage", stage, "--merge-template",
+    subprocess.run([str(chalice), "package", "--stage", stage, "--merge-template",  # noqa: S603
                     "infra/app-merge.yaml", str(out)], cwd=ROOT, env=env, check=True)
     before, after = strip(out / "deployment.zip")
     print(f"deployment.zip: {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB without the "

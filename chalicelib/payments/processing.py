@@ -13,6 +13,7 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib import db
+from chalicelib.catalog.store import ResourceRecord
 from chalicelib.observability import logger, metrics
 from chalicelib.payments.store import Entitlement, LedgerEntry, OrderLine, OrderRecord, PaymentLink
 
@@ -152,7 +153,8 @@ def _commit(o: OrderRecord, changes: dict[str, Any], ledger: list[LedgerEntry],
     access = access_for(status, o.dispute_status)
     actions = [getattr(OrderRecord, name).set(value) for name, value in changes.items()]
     actions += [OrderRecord.status.set(status), OrderRecord.updated_at.set(now),
-                OrderRecord.gsi3pk.set(f"STATUS#{status}")]
+                # A flagged order waits for a person, not for reconciliation.
+                OrderRecord.gsi3pk.set("STATUS#flagged" if o.flag else f"STATUS#{status}")]
     granted: list[str] = []
     try:
         with db.transaction() as tx:
@@ -172,6 +174,14 @@ def _commit(o: OrderRecord, changes: dict[str, Any], ledger: list[LedgerEntry],
                             | (Entitlement.status == "revoked"))
             for entry in ledger:
                 tx.save(entry, condition=LedgerEntry.sk.does_not_exist())
+            if "paid_at" in changes:
+                # Counted with the payment, so a sale counts exactly once.
+                for line in o.lines:
+                    tx.update(ResourceRecord(pk=ResourceRecord.key(line.resource_id),
+                                             sk="META"),
+                              actions=[ResourceRecord.sales.add(1)],
+                              condition=ResourceRecord.pk.exists(),
+                              add_version_condition=False)
             if changes.get("payment_intent"):
                 tx.save(PaymentLink(pk=f"PI#{changes['payment_intent']}", order_id=o.order_id))
     except TransactWriteError as exc:
@@ -221,6 +231,10 @@ def _record_metrics(o: OrderRecord, before: str, status: str, changes: dict) -> 
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     if "paid_at" in changes:
+        from chalicelib.catalog import listings
+
+        for line in o.lines:
+            listings.refresh_popularity(line.resource_id)
         metrics.add_metric(name="OrdersPaid", unit=MetricUnit.Count, value=1)
         with single_metric(name="Revenue", unit=MetricUnit.Count, value=int(o.amount_paid),
                            default_dimensions=metrics.default_dimensions) as metric:

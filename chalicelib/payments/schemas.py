@@ -86,7 +86,8 @@ class RefundAccepted(Struct):
 
 
 class AdminOrdersQuery(Struct):
-    status: OrderStatus | None = None
+    # `flagged`: orders whose payment did not match them, waiting for a person.
+    status: OrderStatus | Literal["flagged"] | None = None
     user_id: str | None = None
     resource_id: str | None = None
     date_from: Annotated[str, Meta(max_length=40)] | None = field(default=None, name="from")

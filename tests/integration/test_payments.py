@@ -419,3 +419,26 @@ def test_every_delivery_order_converges_to_the_same_state(api, shop, pump, strip
         outcomes.add(json.dumps(state[:3]))
         assert state[0] == "partially_refunded", (permutation, state)
     assert len(outcomes) == 1
+
+
+def test_a_paid_order_counts_a_sale_once_and_reranks_popular(api, shop, pump, stripe):
+    other = publish(api, pump, shop.creator_token, shop.admin_token, title="Less popular")
+    made, paid = shop.pay()
+    post_webhooks(api, paid * 3, pump)
+    detail = api.get(f"/resources/{shop.resource['id']}").body["resource"]
+    assert detail["counts"]["sales"] == 1
+    popular = [r["id"] for r in api.get("/resources?sort=popular").body["items"]]
+    assert popular == [shop.resource["id"], other["id"]]
+
+
+def test_a_flagged_order_waits_for_an_admin_not_for_reconciliation(api, shop, pump, stripe):
+    from chalicelib.payments.processing import reconcile
+
+    made = shop.checkout()
+    session = stripe.get(made["checkout_session_id"])
+    session.update(status="complete", payment_status="paid", currency="usd")
+    post_webhooks(api, [signed_event("checkout.session.completed", session,
+                                     "whsec_test_current")], pump)
+    flagged = api.get("/admin/orders?status=flagged", token=shop.admin_token).body["items"]
+    assert [o["id"] for o in flagged] == [made["order"]["id"]]
+    assert reconcile(now=time.time() + 36 * 60)["pending_seen"] == 0
