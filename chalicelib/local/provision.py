@@ -66,7 +66,11 @@ class Resolver:
         if len(value) == 1:
             (key, arg), = value.items()
             if key == "Ref":
-                return self.values[arg] if arg in self.values else self.refs[arg]
+                value = self.values[arg] if arg in self.values else self.refs[arg]
+                declared = self.template.get("Parameters", {}).get(arg, {})
+                if declared.get("Type") == "CommaDelimitedList" and isinstance(value, str):
+                    return [v.strip() for v in value.split(",")]
+                return value
             if key == "Fn::GetAtt":
                 return self.attrs[(arg[0], arg[1])]
             if key == "Fn::Sub":
@@ -135,8 +139,11 @@ def _bucket(props: dict, region: str) -> str:
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=props[
             "VersioningConfiguration"])
     if "CorsConfiguration" in props:
-        s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": props[
-            "CorsConfiguration"]["CorsRules"]})
+        # CloudFormation's names differ from the S3 API's for two fields.
+        renamed = {"ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds"}
+        rules = [{renamed.get(k, k): v for k, v in rule.items()}
+                 for rule in props["CorsConfiguration"]["CorsRules"]]
+        s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
     if "LifecycleConfiguration" in props:
         rules = []
         for rule in props["LifecycleConfiguration"]["Rules"]:
@@ -200,6 +207,13 @@ def _depends_on(value: Any) -> set[str]:
     return set()
 
 
+# Resources the local stack deliberately does not create. The bucket policy denies plain
+# HTTP, and the embedded moto server is plain HTTP on loopback (moto applies bucket policies
+# without knowing the transport). Backup plans have nothing to back up in memory.
+LOCAL_SKIPS = {"AWS::S3::BucketPolicy", "AWS::Backup::BackupVault", "AWS::Backup::BackupPlan",
+               "AWS::Backup::BackupSelection", "AWS::IAM::Role"}
+
+
 def _explicit(resource: dict) -> set[str]:
     depends = resource.get("DependsOn", [])
     return {depends} if isinstance(depends, str) else set(depends)
@@ -221,9 +235,15 @@ def provision(stage: str, region: str, template: dict | None = None) -> dict[str
         for logical in ready:
             res = pending.pop(logical)
             kind = res["Type"]
+            if kind in LOCAL_SKIPS:
+                # No local counterpart: see LOCAL_SKIPS.
+                done[logical] = resolve.refs[logical] = logical
+                continue
             props = resolve(res.get("Properties", {}))
             if kind == "AWS::DynamoDB::Table":
                 done[logical] = resolve.refs[logical] = _table(props)
+                resolve.attrs[(logical, "Arn")] = (
+                    f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{props['TableName']}")
             elif kind == "AWS::S3::Bucket":
                 done[logical] = resolve.refs[logical] = _bucket(props, region)
                 resolve.attrs[(logical, "Arn")] = f"arn:aws:s3:::{props['BucketName']}"
