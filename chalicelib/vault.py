@@ -12,35 +12,33 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any
 
 from chalicelib import aws
 from chalicelib.config import ConfigError, settings
 
 _lock = threading.Lock()
-_cached: tuple[float, dict] | None = None
+_provider: Any = None
 
 
 def load() -> dict[str, Any]:
-    """The secrets document, from cache when fresh."""
-    global _cached
-    now = time.monotonic()
-    current = _cached
-    if current is not None and now - current[0] < settings().secrets_cache_seconds:
-        return current[1]
-    with _lock:
-        current = _cached
-        if current is not None and now - current[0] < settings().secrets_cache_seconds:
-            return current[1]
-        name = settings().secrets_parameter
-        try:
-            raw = aws.ssm().get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
-        except aws.ssm().exceptions.ParameterNotFound as exc:
+    """The secrets document, through Powertools Parameters (cached for
+    SECRETS_CACHE_SECONDS, so a key rotation reaches every warm Lambda within that time)."""
+    global _provider
+    if _provider is None:
+        with _lock:
+            if _provider is None:
+                from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+                _provider = SSMProvider(boto3_client=aws.ssm())
+    name = settings().secrets_parameter
+    try:
+        return _provider.get(name, decrypt=True, transform="json",
+                             max_age=settings().secrets_cache_seconds)
+    except Exception as exc:
+        if "ParameterNotFound" in repr(exc):
             raise ConfigError(f"SSM parameter {name} is missing") from exc
-        doc = json.loads(raw)
-        _cached = (now, doc)
-        return doc
+        raise
 
 
 def store(doc: dict[str, Any]) -> None:
@@ -51,6 +49,7 @@ def store(doc: dict[str, Any]) -> None:
 
 
 def forget() -> None:
-    global _cached
+    """Drop the cached document (after a rotation written by this process, and in tests)."""
+    global _provider
     with _lock:
-        _cached = None
+        _provider = None

@@ -6,6 +6,11 @@ one still verifies tokens already issued; `retire` drops every key but the signe
 old tokens have expired (15 minutes later at most). JWKS publishes every key in the set.
 
     STAGE=prod python -m chalicelib.accounts.keys init|rotate|retire
+    STAGE=prod STRIPE_SECRET_KEY=sk_live_... STRIPE_WEBHOOK_SECRET=whsec_...[,whsec_old] \
+        python -m chalicelib.accounts.keys stripe
+
+`stripe` stores the Stripe API key and webhook signing secrets in the same document, where a
+deployed stage reads them (the template and the repository never hold them).
 """
 from __future__ import annotations
 
@@ -113,6 +118,14 @@ def main(argv: list[str]) -> int:
     command = argv[0] if argv else ""
     if command == "init":
         vault.store(new_secrets_document())
+    elif command == "stripe":
+        vault.forget()
+        doc = dict(vault.load())
+        doc["stripe_secret_key"] = os.environ["STRIPE_SECRET_KEY"]
+        doc["stripe_webhook_secrets"] = [s.strip() for s in
+                                         os.environ["STRIPE_WEBHOOK_SECRET"].split(",")
+                                         if s.strip()]
+        vault.store(doc)
     elif command in ("rotate", "retire"):
         vault.forget()
         doc = vault.load()

@@ -71,8 +71,13 @@ def _url() -> str:
 def ingest(raw: bytes | None, signature: str | None) -> str:
     """Verify and queue one webhook delivery; returns the event id."""
     raw = raw or b""
+    secrets = settings().stripe_webhook_secrets
+    if not secrets:
+        from chalicelib import vault
+
+        secrets = tuple(vault.load().get("stripe_webhook_secrets", ()))
     try:
-        verify(raw, signature, settings().stripe_webhook_secrets)
+        verify(raw, signature, secrets)
         envelope = msgspec.json.decode(raw, type=_Envelope)
     except (BadSignature, msgspec.DecodeError, msgspec.ValidationError) as exc:
         metrics.add_metric(name="WebhookRejected", unit="Count", value=1)

@@ -442,3 +442,22 @@ def test_a_flagged_order_waits_for_an_admin_not_for_reconciliation(api, shop, pu
     flagged = api.get("/admin/orders?status=flagged", token=shop.admin_token).body["items"]
     assert [o["id"] for o in flagged] == [made["order"]["id"]]
     assert reconcile(now=time.time() + 36 * 60)["pending_seen"] == 0
+
+
+def test_a_deployed_stage_reads_the_webhook_secrets_from_the_secrets_parameter(
+        api, shop, stripe, pump, monkeypatch):
+    from chalicelib import vault
+    from chalicelib.config import settings
+
+    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET")
+    settings.cache_clear()
+    assert settings().stripe_webhook_secrets == ()
+    vault.store({**vault.load(), "stripe_webhook_secrets": ["whsec_from_ssm"]})
+    made = shop.checkout()
+    session = stripe.get(made["checkout_session_id"])
+    session.update(status="complete", payment_status="paid")
+    good = signed_event("checkout.session.completed", session, "whsec_from_ssm")
+    bad = signed_event("checkout.session.completed", session, "whsec_test_current")
+    assert [r.status for r in post_webhooks(api, [bad, good], pump)] == [400, 200]
+    assert shop.order(made["order"]["id"])["status"] == "paid"
+    settings.cache_clear()
