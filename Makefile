@@ -9,7 +9,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 STAGE ?= dev
 
 .PHONY: run test test-unit test-integration test-e2e lint format openapi rotate-keys package \
-	reconcile payments-dlq payments-redrive clean
+	reconcile payments-dlq payments-redrive migrate restore-drill clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ payments-dlq: $(STAMP)  ## list the payments dead-letter queue (local stack, or 
 
 payments-redrive: $(STAMP)  ## move the payments dead letters back to their queue
 	$(BIN)/python -m chalicelib.local.ops dlq redrive payments
+
+migrate: $(STAMP)  ## run pending data migrations (local stack, or STAGE=...); DRY_RUN=1 only counts
+	$(BIN)/python -m chalicelib.local.ops migrate $(if $(DRY_RUN),--dry-run,)
+
+restore-drill: $(STAMP)  ## back up every table on moto, restore it, compare item by item
+	$(BIN)/python infra/restore_drill.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -3,6 +3,7 @@ stage with the caller's AWS credentials.
 
     python -m chalicelib.local.ops reconcile [--ahead MINUTES]   # make reconcile
     python -m chalicelib.local.ops dlq list|redrive [QUEUE]      # make payments-dlq / -redrive
+    python -m chalicelib.local.ops migrate [--dry-run]           # make migrate [DRY_RUN=1]
 
 `reconcile` runs what the 15-minute schedule runs; `--ahead` pretends the clock is that many
 minutes later, so a local order can be reconciled without waiting 35 minutes. `dlq` lists a
@@ -88,10 +89,16 @@ def main(argv: list[str]) -> int:
     dead.add_argument("action", choices=["list", "redrive"])
     dead.add_argument("queue", nargs="?", default="payments",
                       choices=["payments", "analytics", "upload_events"])
+    mig = jobs.add_parser("migrate")
+    mig.add_argument("--dry-run", action="store_true")
     args = parser.parse_args(argv)
     _environment()
     if args.job == "reconcile":
         reconcile(args.ahead)
+    elif args.job == "migrate":
+        from chalicelib import migrations
+
+        print(json.dumps(migrations.run(dry_run=args.dry_run), indent=2))
     else:
         dlq(args.action, args.queue)
     return 0
