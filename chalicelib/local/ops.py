@@ -4,6 +4,8 @@ stage with the caller's AWS credentials.
     python -m chalicelib.local.ops reconcile [--ahead MINUTES]   # make reconcile
     python -m chalicelib.local.ops dlq list|redrive [QUEUE]      # make payments-dlq / -redrive
     python -m chalicelib.local.ops migrate [--dry-run]           # make migrate [DRY_RUN=1]
+    python -m chalicelib.local.ops admin EMAIL                   # first admin (password asked)
+    python -m chalicelib.local.ops seed-categories               # the starting category tree
 
 `reconcile` runs what the 15-minute schedule runs; `--ahead` pretends the clock is that many
 minutes later, so a local order can be reconciled without waiting 35 minutes. `dlq` lists a
@@ -91,10 +93,26 @@ def main(argv: list[str]) -> int:
                       choices=["payments", "analytics", "upload_events"])
     mig = jobs.add_parser("migrate")
     mig.add_argument("--dry-run", action="store_true")
+    first = jobs.add_parser("admin")
+    first.add_argument("email")
+    jobs.add_parser("seed-categories")
     args = parser.parse_args(argv)
     _environment()
     if args.job == "reconcile":
         reconcile(args.ahead)
+    elif args.job == "admin":
+        import getpass
+
+        from chalicelib.accounts import service
+
+        password = os.environ.get("ADMIN_PASSWORD") or getpass.getpass("Admin password: ")
+        user = service.ensure_admin(args.email, password, "Admin")
+        print(f"{user.email} is an admin ({user.user_id})")
+    elif args.job == "seed-categories":
+        from chalicelib.catalog.seed import seed_categories
+
+        seed_categories()
+        print("categories seeded")
     elif args.job == "migrate":
         from chalicelib import migrations
 
