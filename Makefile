@@ -20,7 +20,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)  ## start the whole platform locally on embedded AWS (moto) and print its URLs
 	$(BIN)/python -m chalicelib.local.stack
 
-test: $(STAMP)  ## every test: unit, integration (moto in-process), end-to-end (local stack)
+CHECKOV_STAMP := .venv-checkov/.installed
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $(CHECKOV_STAMP)
+
+test: $(STAMP) $(CHECKOV_STAMP)  ## every test: unit, integration (moto), end-to-end (local stack)
 	$(BIN)/python -m pytest
 
 test-unit: $(STAMP)
@@ -65,3 +71,11 @@ restore-drill: $(STAMP)  ## back up every table on moto, restore it, compare ite
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+.PHONY: smoke rollback
+
+smoke: $(STAMP)  ## URL=https://<api>/api: health, catalog, keys and an auth round trip against a stage (no URL: the running `make run` stack)
+	$(BIN)/python -m chalicelib.local.smoke $(URL)
+
+rollback:  ## STAGE=prod: point every function's `live` alias back at the version live before; DRY_RUN=1 only shows, FUNCTION=APIHandler only that one
+	infra/rollback.sh --stage $(STAGE) $(if $(DRY_RUN),--dry-run,) $(if $(FUNCTION),--function $(FUNCTION),)

@@ -50,6 +50,12 @@ def policy(stage: str) -> dict:
             {"Sid": "SecretsKey", "Effect": "Allow", "Action": ["kms:Decrypt"],
              "Resource": ["arn:aws:kms:*:*:key/*"],
              "Condition": {"StringLike": {"kms:ViaService": "ssm.*.amazonaws.com"}}},
+            # The stage's data key (queues are encrypted with it), named by its alias.
+            {"Sid": "DataKey", "Effect": "Allow",
+             "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+             "Resource": ["arn:aws:kms:*:*:key/*"],
+             "Condition": {"ForAnyValue:StringEquals": {
+                 "kms:ResourceAliases": f"alias/paidres-{stage}-data"}}},
             {"Sid": "Mail", "Effect": "Allow", "Action": ["ses:SendEmail"],
              "Resource": [f"arn:aws:ses:*:*:identity/{names['MailIdentity']}"]},
             {"Sid": "Logs", "Effect": "Allow",

@@ -201,10 +201,17 @@ def test_cfn_lint_reports_no_errors():
 
 # ---------------------------------------------------------------- deployment hardening
 
-def test_tables_are_encrypted_with_kms():
+def test_tables_queues_and_backups_are_encrypted_with_the_stages_own_kms_key():
+    key = {"Ref": "DataKey"}
     for name, table in of_type("AWS::DynamoDB::Table").items():
-        assert table["Properties"]["SSESpecification"] == {"SSEEnabled": True,
-                                                           "SSEType": "KMS"}, name
+        assert table["Properties"]["SSESpecification"] == {
+            "SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": key}, name
+    for name, queue in of_type("AWS::SQS::Queue").items():
+        assert queue["Properties"]["KmsMasterKeyId"] == key, name
+    (vault,) = of_type("AWS::Backup::BackupVault").values()
+    assert vault["Properties"]["EncryptionKeyArn"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    (data_key,) = of_type("AWS::KMS::Key").values()
+    assert data_key["Properties"]["EnableKeyRotation"] is True
 
 
 def test_the_bucket_requires_tls_and_its_own_encryption():
