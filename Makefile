@@ -9,7 +9,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 STAGE ?= dev
 
 .PHONY: run test test-unit test-integration test-e2e lint format openapi rotate-keys package \
-	reconcile payments-dlq payments-redrive migrate restore-drill clean
+	reconcile payments-dlq payments-redrive migrate restore-drill bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,9 @@ migrate: $(STAMP)  ## run pending data migrations (local stack, or STAGE=...); D
 
 restore-drill: $(STAMP)  ## back up every table on moto, restore it, compare item by item
 	$(BIN)/python infra/restore_drill.py
+
+bench: $(STAMP)  ## cold start, round trips, warm overhead, scale, cost, package size -> docs/BENCHMARKS.md
+	$(BIN)/python bench/run.py $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -42,6 +42,10 @@ def package(stage: str, out: Path) -> Path:
     if out.exists():
         shutil.rmtree(out)
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    # Chalice imports the app with the caller's environment under the stage's: a local
+    # shell's LOCAL_MODE would ship the /_local routes, and its endpoint nothing good.
+    for local_only in ("LOCAL_MODE", "AWS_ENDPOINT_URL", "STRIPE_API_BASE"):
+        env.pop(local_only, None)
     chalice = Path(sys.executable).with_name("chalice")
     subprocess.run([str(chalice), "package", "--stage", stage, "--merge-template",  # noqa: S603
                     "infra/app-merge.yaml", str(out)], cwd=ROOT, env=env, check=True)

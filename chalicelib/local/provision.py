@@ -211,7 +211,8 @@ def _depends_on(value: Any) -> set[str]:
 # HTTP, and the embedded moto server is plain HTTP on loopback (moto applies bucket policies
 # without knowing the transport). Backup plans have nothing to back up in memory. The data
 # key: moto's tables and queues are encrypted by nothing anyway.
-LOCAL_SKIPS = {"AWS::KMS::Key", "AWS::KMS::Alias", "AWS::S3::BucketPolicy", "AWS::Backup::BackupVault", "AWS::Backup::BackupPlan",
+LOCAL_SKIPS = {"AWS::KMS::Key", "AWS::KMS::Alias", "AWS::S3::BucketPolicy",
+               "AWS::Backup::BackupVault", "AWS::Backup::BackupPlan",
                "AWS::Backup::BackupSelection", "AWS::IAM::Role"}
 
 

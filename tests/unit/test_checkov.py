@@ -25,3 +25,18 @@ def test_the_stateful_template_fails_no_checkov_check():
     assert failed == []
     skipped = report["results"]["skipped_checks"]
     assert all(s["check_result"].get("suppress_comment") for s in skipped)
+
+
+def test_the_packaged_app_template_fails_no_checkov_check(tmp_path):
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "LOCAL_MODE"}
+    subprocess.run([sys.executable, "infra/package.py", "prod", str(tmp_path / "prod")],
+                   cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
+    report = checkov(tmp_path / "prod" / "sam.yaml")
+    assert report["summary"]["parsing_errors"] == 0 and report["summary"]["passed"] > 40
+    failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
+    assert failed == []
+    skipped = report["results"]["skipped_checks"]
+    assert all(s["check_result"].get("suppress_comment") for s in skipped)
