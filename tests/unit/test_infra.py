@@ -104,11 +104,25 @@ def test_dead_letter_queues_keep_messages_at_least_as_long_as_their_sources():
             assert kept >= queue["Properties"].get("MessageRetentionPeriod", default), name
 
 
-def test_analytics_queue_visibility_is_six_times_the_consumer_timeout():
-    function = CONFIG.get("lambda_functions", {}).get("analytics_rollup", {})
-    timeout = function.get("lambda_timeout", CONFIG.get("lambda_timeout", 60))
-    visibility = RESOURCES["AnalyticsQueue"]["Properties"].get("VisibilityTimeout", 30)
-    assert visibility >= 6 * timeout
+def test_every_consumed_queue_has_visibility_six_times_its_consumers_timeout():
+    """Read from the app itself: every @app.on_sqs_message, its queue, its function's timeout
+    (per stage, per function or global, as Chalice resolves it)."""
+    from chalice.app import SQSEventConfig
+
+    from app import app
+
+    sources = [s for s in app.event_sources if isinstance(s, SQSEventConfig)]
+    assert len(sources) >= 3
+    logical_by_name = {physical_names("local")[k]: k for k in RESOURCES
+                       if RESOURCES[k]["Type"] == "AWS::SQS::Queue"}
+    for source in sources:
+        for stage, stage_config in CONFIG["stages"].items():
+            function = {**CONFIG.get("lambda_functions", {}).get(source.name, {}),
+                        **stage_config.get("lambda_functions", {}).get(source.name, {})}
+            timeout = function.get("lambda_timeout", stage_config.get(
+                "lambda_timeout", CONFIG.get("lambda_timeout", 60)))
+            queue = RESOURCES[logical_by_name[source.queue]]["Properties"]
+            assert queue.get("VisibilityTimeout", 30) >= 6 * timeout, (source.name, stage)
 
 
 def test_every_queue_is_encrypted():

@@ -64,3 +64,21 @@ def test_the_packaged_template_passes_cfn_lint(packaged):
     assert result.returncode in (0, 4, 8), result.stderr  # 2: errors; 4/8: warnings/info
     errors = [line for line in result.stdout.splitlines() if line.startswith("E")]
     assert not errors, result.stdout
+
+
+def test_no_iam_policy_of_the_package_grants_wildcard_actions(packaged):
+    """Roles the package creates (the functions' from .chalice/policy-<stage>.json, and those
+    SAM adds) never allow `*` or `service:*` actions."""
+    statements = []
+    for name, res in packaged["template"]["Resources"].items():
+        props = res.get("Properties", {})
+        if res["Type"] == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                statements += [(name, s) for s in policy["PolicyDocument"]["Statement"]]
+        if res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            statements += [(name, s) for s in props["PolicyDocument"]["Statement"]]
+    assert statements, "the functions' role carries the stage's policy"
+    for name, statement in statements:
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        assert all(a != "*" and not a.endswith(":*") for a in actions), (name, statement)
