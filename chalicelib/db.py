@@ -21,11 +21,22 @@ def global_index(name: str) -> Any:
         f"{name}sk": UnicodeAttribute(range_key=True)})()
 
 
+def _share_botocore_session() -> None:
+    """PynamoDB builds a botocore session per connection, and each model has its own
+    connection; point them all at the process's one session (see chalicelib.aws)."""
+    import pynamodb.connection.base as base
+
+    from chalicelib import aws
+
+    base.get_session = aws.botocore_session
+
+
 def table_meta(setting: str) -> type:
     """A PynamoDB `Meta` for the table named by `settings().<setting>`.
 
     Read when a model class is defined; no connection is made until the first request.
     """
+    _share_botocore_session()
     cfg = settings()
 
     class Meta:

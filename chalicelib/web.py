@@ -96,6 +96,28 @@ class Ctx:
         return self.principal.user_id
 
 
+class _LazyModule:
+    """A module imported on first attribute access."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._module: Any = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        if self._module is None:
+            import importlib
+
+            self._module = importlib.import_module(self._name)
+        return getattr(self._module, attribute)
+
+
+def lazy(name: str) -> Any:
+    """Blueprints reach their services through this, so importing the app (every function's
+    cold start, the SQS consumers' too) registers routes without loading PynamoDB models,
+    JWT, argon2 or Stripe: each is imported by the first request that needs it."""
+    return _LazyModule(name)
+
+
 def given(value: Any) -> Any:
     """None for a field the client left out (msgspec.UNSET), else the value."""
     return None if value is msgspec.UNSET else value

@@ -1,10 +1,10 @@
 """Administration of users."""
 from chalice import Blueprint
 
-from chalicelib.accounts import service
 from chalicelib.accounts.schemas import AdminUserPatch, AdminUsersQuery, UserEnvelope, UserList
-from chalicelib.web import ADMIN, Ctx, Router, given
+from chalicelib.web import ADMIN, Ctx, Router, given, lazy
 
+service = lazy("chalicelib.accounts.service")
 bp = Blueprint(__name__)
 api = Router(bp)
 TAGS = ("admin",)

@@ -1,7 +1,6 @@
 """Registration, login, token refresh, logout and password reset."""
 from chalice import Blueprint
 
-from chalicelib.accounts import service
 from chalicelib.accounts.schemas import (
     ForgotIn,
     LoginIn,
@@ -11,8 +10,9 @@ from chalicelib.accounts.schemas import (
     TokenPair,
     UserEnvelope,
 )
-from chalicelib.web import ANYONE, USER, Ctx, Router
+from chalicelib.web import ANYONE, USER, Ctx, Router, lazy
 
+service = lazy("chalicelib.accounts.service")
 bp = Blueprint(__name__)
 api = Router(bp)
 TAGS = ("auth",)

@@ -1,7 +1,6 @@
 """The public catalog: categories, listings, details, creators' pages and search."""
 from chalice import Blueprint
 
-from chalicelib.catalog import categories, public
 from chalicelib.catalog.schemas import (
     CardList,
     CatalogQuery,
@@ -11,8 +10,10 @@ from chalicelib.catalog.schemas import (
     PublicResourceEnvelope,
     SearchQuery,
 )
-from chalicelib.web import ANYONE, Ctx, Router
+from chalicelib.web import ANYONE, Ctx, Router, lazy
 
+categories = lazy("chalicelib.catalog.categories")
+public = lazy("chalicelib.catalog.public")
 bp = Blueprint(__name__)
 api = Router(bp)
 TAGS = ("catalog",)

@@ -2,9 +2,7 @@
 the Stripe webhook."""
 from chalice import Blueprint
 
-from chalicelib.accounts import service as accounts
 from chalicelib.catalog.schemas import PageQuery
-from chalicelib.payments import checkout, library, orders, webhooks
 from chalicelib.payments.schemas import (
     AdminOrdersQuery,
     CheckoutIn,
@@ -18,8 +16,13 @@ from chalicelib.payments.schemas import (
     RefundIn,
     SalesList,
 )
-from chalicelib.web import ADMIN, ANYONE, CREATOR, USER, Ctx, Router, envelope
+from chalicelib.web import ADMIN, ANYONE, CREATOR, USER, Ctx, Router, envelope, lazy
 
+accounts = lazy("chalicelib.accounts.service")
+checkout = lazy("chalicelib.payments.checkout")
+library = lazy("chalicelib.payments.library")
+orders = lazy("chalicelib.payments.orders")
+webhooks = lazy("chalicelib.payments.webhooks")
 bp = Blueprint(__name__)
 api = Router(bp)
 

@@ -1,8 +1,6 @@
 """Creators' own resources: drafts, edits, direct-to-S3 uploads, submission for review."""
 from chalice import Blueprint
 
-from chalicelib.accounts import service as accounts
-from chalicelib.catalog import resources, review
 from chalicelib.catalog.schemas import (
     CreatorListQuery,
     MultipartCompleteIn,
@@ -13,8 +11,11 @@ from chalicelib.catalog.schemas import (
     UploadForm,
     UploadIn,
 )
-from chalicelib.web import CREATOR, Ctx, Router
+from chalicelib.web import CREATOR, Ctx, Router, lazy
 
+accounts = lazy("chalicelib.accounts.service")
+resources = lazy("chalicelib.catalog.resources")
+review = lazy("chalicelib.catalog.review")
 bp = Blueprint(__name__)
 api = Router(bp)
 TAGS = ("creator",)

@@ -1,10 +1,10 @@
 """The signed-in user's own account."""
 from chalice import Blueprint
 
-from chalicelib.accounts import service
 from chalicelib.accounts.schemas import MePatch, PasswordChangeIn, TokenPair, UserEnvelope
-from chalicelib.web import USER, Ctx, Router, given, json_response
+from chalicelib.web import USER, Ctx, Router, given, json_response, lazy
 
+service = lazy("chalicelib.accounts.service")
 bp = Blueprint(__name__)
 api = Router(bp)
 TAGS = ("me",)

@@ -1,7 +1,6 @@
 """Admins: the review queue, decisions, visibility, categories and the audit log."""
 from chalice import Blueprint
 
-from chalicelib.catalog import audit, categories, resources, review
 from chalicelib.catalog.schemas import (
     AuditList,
     AuditQuery,
@@ -13,8 +12,12 @@ from chalicelib.catalog.schemas import (
     ResourceEnvelope,
     ResourceList,
 )
-from chalicelib.web import ADMIN, Ctx, Router, given
+from chalicelib.web import ADMIN, Ctx, Router, given, lazy
 
+audit = lazy("chalicelib.catalog.audit")
+categories = lazy("chalicelib.catalog.categories")
+resources = lazy("chalicelib.catalog.resources")
+review = lazy("chalicelib.catalog.review")
 bp = Blueprint(__name__)
 api = Router(bp)
 TAGS = ("admin",)
