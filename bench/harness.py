@@ -54,7 +54,6 @@ def start(overrides: dict[str, str] | None = None) -> Harness:
     endpoint = f"http://{host}:{port}"
     os.environ["AWS_ENDPOINT_URL"] = endpoint
 
-    from chalicelib import vault
     from chalicelib.accounts import keys, service, tokens
     from chalicelib.catalog.store import ResourceRecord
     from chalicelib.config import settings
@@ -64,7 +63,7 @@ def start(overrides: dict[str, str] | None = None) -> Harness:
 
     cfg = settings()
     provision(cfg.stage, cfg.region)
-    vault.store(keys.new_secrets_document())
+    keys.install(keys.new_secrets_document())
     _, admin_id = seed_admin()
     seed_demo(admin_id)
     creator = service.get_user(service.list_users(1, None, None,

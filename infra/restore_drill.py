@@ -47,7 +47,7 @@ def drill(out=print) -> bool:
     from moto import mock_aws
 
     with mock_aws():
-        from chalicelib import aws, vault
+        from chalicelib import aws
         from chalicelib.accounts import keys
         from chalicelib.config import settings
         from chalicelib.local.provision import load_template, physical_names, provision
@@ -55,7 +55,7 @@ def drill(out=print) -> bool:
 
         cfg = settings()
         provision(cfg.stage, cfg.region)
-        vault.store(keys.new_secrets_document())
+        keys.install(keys.new_secrets_document())
         _, admin_id = seed_admin()
         seed_demo(admin_id)
         _purchase()

@@ -41,9 +41,10 @@ def aws():
     with mock_aws():
         cfg = settings()
         resources = provision(cfg.stage, cfg.region)
-        vault.store(SECRETS)
+        keys.install(SECRETS)
         yield resources
     vault.forget()
+    keys.forget_published()
 
 
 @pytest.fixture(autouse=True)

@@ -94,6 +94,64 @@ def keyset() -> KeySet:
         return parsed
 
 
+@dataclass(frozen=True)
+class Verifying:
+    """What verifying a token needs: public keys only, never a secret."""
+
+    public_by_kid: dict[str, Any]
+    jwks: dict[str, Any]
+
+
+_published: tuple[float, Verifying] | None = None
+# A token signed with a key this process has not seen yet (a rotation within the cache
+# time) triggers a fresh read, but not more often than this.
+REFRESH_UNKNOWN_KID_SECONDS = 10
+
+
+def install(doc: dict[str, Any]) -> None:
+    """Store a secrets document and publish its public keys for verification."""
+    from chalicelib.accounts.store import PublishedKeys
+
+    vault.store(doc)
+    PublishedKeys(document=keyset().jwks).save()
+    forget_published()
+
+
+def forget_published() -> None:
+    global _published
+    _published = None
+
+
+def verifying_keys(kid: str | None = None) -> Verifying:
+    """The published public keys (one GetItem, cached like the secrets). Verification reads
+    these instead of the secrets document, so checking a token loads no SSM client and
+    touches nothing secret."""
+    global _published
+    import time
+
+    from chalicelib.config import settings
+
+    now = time.monotonic()
+    current = _published
+    fresh = current is not None and now - current[0] < settings().secrets_cache_seconds
+    unknown = current is not None and kid is not None and kid not in current[1].public_by_kid \
+        and now - current[0] > REFRESH_UNKNOWN_KID_SECONDS
+    if fresh and not unknown:
+        return current[1]
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from chalicelib.accounts.store import PublishedKeys
+
+    record = PublishedKeys.get("JWKS", "JWKS")
+    jwks = record.document
+    public = {jwk["kid"]: Ed25519PublicKey.from_public_bytes(
+        base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4)))
+        for jwk in jwks["keys"]}
+    verifying = Verifying(public, jwks)
+    _published = (now, verifying)
+    return verifying
+
+
 def rotate(doc: dict[str, Any]) -> dict[str, Any]:
     """A copy of `doc` with a new signing key; the previous keys still verify."""
     key = new_key()
@@ -117,7 +175,7 @@ def main(argv: list[str]) -> int:
     stage.load(os.environ.get("STAGE", "dev"))
     command = argv[0] if argv else ""
     if command == "init":
-        vault.store(new_secrets_document())
+        install(new_secrets_document())
     elif command == "stripe":
         vault.forget()
         doc = dict(vault.load())
@@ -129,7 +187,7 @@ def main(argv: list[str]) -> int:
     elif command in ("rotate", "retire"):
         vault.forget()
         doc = vault.load()
-        vault.store(rotate(doc) if command == "rotate" else retire(doc))
+        install(rotate(doc) if command == "rotate" else retire(doc))
     else:
         print(__doc__)
         return 2

@@ -6,6 +6,7 @@ from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    JSONAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
@@ -105,6 +106,15 @@ class ResetTokenRecord(Model):
     @staticmethod
     def key(token_digest: str) -> str:
         return f"RESET#{token_digest}"
+
+
+class PublishedKeys(Model):
+    """JWKS / JWKS: the public keys access tokens are verified with (a JWKS document)."""
+
+    Meta = table_meta("auth_table")
+    pk = UnicodeAttribute(hash_key=True, default="JWKS")
+    sk = UnicodeAttribute(range_key=True, default="JWKS")
+    document = JSONAttribute()
 
 
 class LoginThrottle(Model):

@@ -10,7 +10,7 @@ import uuid
 
 import jwt
 
-from chalicelib.accounts.keys import ALGORITHM, keyset
+from chalicelib.accounts.keys import ALGORITHM, keyset, verifying_keys
 from chalicelib.config import settings
 from chalicelib.errors import Unauthenticated
 
@@ -40,14 +40,14 @@ def issue_access_token(user_id: str, roles: list[str] | set[str] | frozenset[str
 def verify_access_token(token: str) -> dict:
     """The claims of a valid access token; InvalidToken for anything else."""
     cfg = settings()
-    keys = keyset()
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
         raise InvalidToken() from None
     if header.get("alg") != ALGORITHM:
         raise InvalidToken()
-    public = keys.public_by_kid.get(header.get("kid") or "")
+    kid = header.get("kid") or ""
+    public = verifying_keys(kid).public_by_kid.get(kid)
     if public is None:
         raise InvalidToken()
     try:

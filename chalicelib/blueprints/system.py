@@ -22,8 +22,8 @@ def health(ctx: Ctx) -> Health:
 @api.route("/.well-known/jwks.json", "GET", role=ANYONE, tags=("auth",),
            summary="Public keys of the access-token signer, by kid", response="Jwks")
 def jwks(ctx: Ctx) -> Response:
-    from chalicelib.accounts.keys import keyset
+    from chalicelib.accounts.keys import verifying_keys
 
-    return Response(body=msgspec.json.encode(keyset().jwks).decode(), status_code=200,
+    return Response(body=msgspec.json.encode(verifying_keys().jwks).decode(), status_code=200,
                     headers={"Content-Type": "application/json",
                              "Cache-Control": "public, max-age=300"})

@@ -215,7 +215,6 @@ def main() -> int:
         endpoint = stack.start_moto(_int_env("MOTO_PORT") or 0)
         os.environ["AWS_ENDPOINT_URL"] = endpoint
 
-        from chalicelib import vault
         from chalicelib.accounts import keys
         from chalicelib.config import settings
         from chalicelib.local.provision import provision
@@ -223,7 +222,7 @@ def main() -> int:
 
         cfg = settings()
         provision(cfg.stage, cfg.region)
-        vault.store(keys.new_secrets_document())
+        keys.install(keys.new_secrets_document())
         admin, admin_id = seed_admin()
         demo = seed_demo(admin_id)
         # Seeding is not traffic: its metrics must not go out with the first request's.

@@ -117,13 +117,13 @@ def test_rotation_keeps_old_tokens_valid_and_publishes_both_keys(aws):
 
     old_token, _ = tokens.issue_access_token("user-1", {"buyer"})
     old_kid = keys.keyset().active_kid
-    vault.store(keys.rotate(vault.load()))
+    keys.install(keys.rotate(vault.load()))
     new_token, _ = tokens.issue_access_token("user-1", {"buyer"})
     assert jwt.get_unverified_header(new_token)["kid"] != old_kid
     assert tokens.verify_access_token(old_token)["sub"] == "user-1"
     assert tokens.verify_access_token(new_token)["sub"] == "user-1"
     assert len(keys.keyset().jwks["keys"]) == 2
-    vault.store(keys.retire(vault.load()))
+    keys.install(keys.retire(vault.load()))
     with pytest.raises(tokens.InvalidToken):
         tokens.verify_access_token(old_token)
     assert tokens.verify_access_token(new_token)["sub"] == "user-1"
