@@ -69,10 +69,10 @@ def main(argv: list[str]) -> int:
                 ("Scale", scale, {"quick": True} if args.quick else {})]
         for title, module, options in plan:
             print(f"\n== {title}", flush=True)
-            try:
-                result = module.run(h, **options)
-            except TypeError:
-                result = module.run(h)
+            import inspect
+
+            accepted = inspect.signature(module.run).parameters
+            result = module.run(h, **{k: v for k, v in options.items() if k in accepted})
             text = _section(title, module, result)
             print(text)
             sections.append(text)

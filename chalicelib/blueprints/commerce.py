@@ -18,7 +18,6 @@ from chalicelib.payments.schemas import (
 )
 from chalicelib.web import ADMIN, ANYONE, CREATOR, USER, Ctx, Router, envelope, lazy
 
-accounts = lazy("chalicelib.accounts.service")
 checkout = lazy("chalicelib.payments.checkout")
 library = lazy("chalicelib.payments.library")
 orders = lazy("chalicelib.payments.orders")
@@ -44,9 +43,8 @@ def quote(ctx: Ctx) -> Quote:
            summary="Create a pending order and its Stripe Checkout Session (free: granted)")
 def create_checkout(ctx: Ctx):
     b = ctx.body
-    email = accounts.get_user(ctx.user_id).email
     try:
-        return checkout.checkout(ctx.user_id, email, _items(ctx), b.plan_id, b.coupon_code,
+        return checkout.checkout(ctx.user_id, None, _items(ctx), b.plan_id, b.coupon_code,
                                  b.points_to_redeem)
     except checkout.PaymentProviderError:
         return envelope(502, "payment_provider_error",

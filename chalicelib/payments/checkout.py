@@ -36,9 +36,14 @@ class PaymentProviderError(Exception):
     """Stripe refused or could not be reached; nothing was stored."""
 
 
-def _load(user_id: str, resource_ids: list[str]) -> tuple[list[ResourceRecord], set[str]]:
+def _load(user_id: str, resource_ids: list[str]) -> tuple[list[ResourceRecord], set[str],
+                                                         str | None]:
+    """The resources, which of them the user owns, and the user's email (for the Stripe
+    session and the receipt): one BatchGetItem over three tables."""
     cfg = settings()
     request = {
+        cfg.users_table: {"Keys": [{"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "PROFILE"}}],
+                          "ProjectionExpression": "email"},
         cfg.catalog_table: {"Keys": [{"pk": {"S": ResourceRecord.key(r)}, "sk": {"S": "META"}}
                                      for r in resource_ids]},
         cfg.orders_table: {"Keys": [{"pk": {"S": Entitlement.key(user_id)},
@@ -58,11 +63,12 @@ def _load(user_id: str, resource_ids: list[str]) -> tuple[list[ResourceRecord], 
     if missing:
         raise NotFound("Some resources are not on sale.", code="resource_not_found",
                        details={"resource_ids": missing})
-    return [by_id[r] for r in resource_ids], owned
+    email = next((u["email"]["S"] for u in found[cfg.users_table] if "email" in u), None)
+    return [by_id[r] for r in resource_ids], owned, email
 
 
 def price(user_id: str, resource_ids: list[str], plan_id: str | None, coupon_code: str | None,
-          points: int) -> tuple[Quote, list[ResourceRecord]]:
+          points: int) -> tuple[Quote, list[ResourceRecord], str | None]:
     """The price breakdown of a would-be order, refusing what cannot be bought."""
     if len(set(resource_ids)) != len(resource_ids):
         raise ValidationFailed("An item is listed twice.", code="duplicate_items",
@@ -74,7 +80,7 @@ def price(user_id: str, resource_ids: list[str], plan_id: str | None, coupon_cod
     if points:
         raise Refused("Not enough points.", code="insufficient_points",
                       details={"balance": 0})
-    resources, owned = _load(user_id, resource_ids)
+    resources, owned, email = _load(user_id, resource_ids)
     already = [r.resource_id for r in resources if r.resource_id in owned]
     if already:
         raise AlreadyOwned(details={"resource_ids": already})
@@ -89,7 +95,7 @@ def price(user_id: str, resource_ids: list[str], plan_id: str | None, coupon_cod
     quote = Quote(items=lines, subtotal=Money(amount=subtotal, currency=currency),
                   discount=Money(amount=0, currency=currency),
                   total=Money(amount=subtotal, currency=currency))
-    return quote, resources
+    return quote, resources, email
 
 
 def _session_params(order: OrderRecord, quote: Quote) -> dict[str, Any]:
@@ -133,10 +139,12 @@ def new_order(order_id: str, user_id: str, email: str | None, quote: Quote,
 
 def checkout(user_id: str, email: str | None, resource_ids: list[str], plan_id: str | None,
              coupon_code: str | None, points: int) -> CheckoutOut:
-    """Open a Stripe Checkout Session for a new pending order, or grant free items at once."""
+    """Open a Stripe Checkout Session for a new pending order, or grant free items at once.
+    `email` overrides the account's (None: the account's, read with the resources)."""
     from chalicelib.payments import orders
 
-    quote, resources = price(user_id, resource_ids, plan_id, coupon_code, points)
+    quote, resources, account_email = price(user_id, resource_ids, plan_id, coupon_code, points)
+    email = email or account_email
     order_id = uuid.uuid4().hex
     order = new_order(order_id, user_id, email, quote, resources)
     if quote.total.amount == 0:

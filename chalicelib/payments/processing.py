@@ -231,10 +231,6 @@ def _record_metrics(o: OrderRecord, before: str, status: str, changes: dict) -> 
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     if "paid_at" in changes:
-        from chalicelib.catalog import listings
-
-        for line in o.lines:
-            listings.refresh_popularity(line.resource_id)
         metrics.add_metric(name="OrdersPaid", unit=MetricUnit.Count, value=1)
         with single_metric(name="Revenue", unit=MetricUnit.Count, value=int(o.amount_paid),
                            default_dimensions=metrics.default_dimensions) as metric:
@@ -354,6 +350,28 @@ def process_event(event: dict) -> dict:
 RECONCILE_AFTER_SECONDS = 35 * 60
 
 
+RERANK_WINDOW_SECONDS = 90 * 60
+
+
+def rerank_recent_sales(now: float | None = None) -> int:
+    """Re-rank the listing cards of resources sold lately (their sales count is exact; the
+    cards' `popular` order catches up here, every 15 minutes, off the payment path).
+    Orders paid since the last run were created at most a session's life before it."""
+    from datetime import UTC, datetime
+
+    from chalicelib.catalog import listings
+
+    since = datetime.fromtimestamp((now or time.time()) - RERANK_WINDOW_SECONDS, UTC)
+    since_key = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    sold = {line.resource_id for status in ("paid", "partially_refunded")
+            for order in OrderRecord.by_status.query(f"STATUS#{status}",
+                                                     OrderRecord.gsi3sk >= since_key)
+            for line in order.lines}
+    for resource_id in sorted(sold):
+        listings.refresh_popularity(resource_id)
+    return len(sold)
+
+
 def reconcile(now: float | None = None, limit: int = 200) -> dict[str, int]:
     """Orders still pending 35 minutes after checkout: ask Stripe about their session and
     apply what it says, as its events would have. Drift is repaired, never kept."""
@@ -381,4 +399,4 @@ def reconcile(now: float | None = None, limit: int = 200) -> dict[str, int]:
         if apply(order.order_id, facts) != "pending":
             repaired += 1
     logger.info("reconciled", extra={"pending_seen": seen, "repaired": repaired})
-    return {"pending_seen": seen, "repaired": repaired}
+    return {"pending_seen": seen, "repaired": repaired, "reranked": rerank_recent_sales(now)}

@@ -46,4 +46,4 @@ def test_dead_letters_are_listed_and_redriven_to_the_consumer(boto, stack):
 
 def test_reconciliation_runs_on_demand(stack):
     result = json.loads(ops("reconcile", "--ahead", "40"))
-    assert set(result) == {"pending_seen", "repaired"}
+    assert set(result) == {"pending_seen", "repaired", "reranked"}

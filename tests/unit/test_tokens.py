@@ -143,3 +143,21 @@ def test_opaque_tokens_are_random_and_stored_as_sha256(aws):
     a, b = tokens.new_opaque_token(), tokens.new_opaque_token()
     assert a != b and len(a) >= 43
     assert tokens.digest(a) == hashlib.sha256(a.encode()).hexdigest()
+
+
+def test_a_token_issued_in_the_future_is_refused(aws):
+    token, _ = tokens.issue_access_token("user-1", {"buyer"}, now=time.time() + 3600)
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify_access_token(token)
+
+
+def test_a_token_pyjwt_signs_with_the_active_key_is_accepted(aws):
+    claims = good_claims(roles=["buyer", "creator"])
+    assert tokens.verify_access_token(sign(claims))["roles"] == ["buyer", "creator"]
+
+
+@pytest.mark.parametrize("garbage", ["", "a.b", "a.b.c.d", "!!!.e30.sig", "e30.e30.e30",
+                                     "W10.e30.AAAA"])
+def test_malformed_tokens_are_refused(aws, garbage):
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify_access_token(garbage)

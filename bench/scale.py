@@ -1,0 +1,493 @@
+"""Items read and AWS calls per request as the data grows. Target: flat.
+
+Published resources and orders are loaded into the moto server straight into the tables, with
+BatchWriteItem (25 items a call) from worker processes: going through the app's services
+would take hours at these sizes. The items have the exact shapes the code reads, built with
+the code's own functions: a resource's META item, its listing cards (`listing_keys`, `_card`),
+its postings (`search.index.terms_of`); an order's META item (`checkout.new_order`, marked
+paid as processing marks it) with its line (`processing.order_lines`); the bench buyer's
+entitlements (`processing._entitlements`). Ledger entries and payment links are not loaded,
+and descriptions are left empty (their words would only add posting lists): no measured
+request reads them.
+
+Each size adds to the previous one. Orders are spread over users (ten each); the bench buyer
+owns one order in a hundred, each of another resource, so their library and orders grow with
+the size. Every measured request runs once to warm up and once measured, through the real app.
+Items read: Query/Scan ScannedCount (the items DynamoDB examines, filtered or not), items
+returned by GetItem and BatchGetItem. moto may not report consumed capacity, so none is used.
+Two allowances for moto, neither changing what is counted: its per-attribute re-check of the
+item size is off while loading (`_moto_puts_unchecked`), and the models' read timeouts are
+raised while measuring (`_patient_reads`).
+
+Growing stops when the next size would not load and measure within BENCH_SCALE_SECONDS
+(default 600, counted from the start of `run`) at the rates seen so far, or would take the
+process (moto keeps every item in it) over BENCH_SCALE_MAX_RSS_GB (default 12); the largest
+part of that step which does fit is loaded instead, and reported as such. BENCH_SCALE_SIZES
+("1000:10000,10000:100000") overrides the sizes. moto answers every Query by walking the
+whole table, so its time per request grows with the data; that is moto's, not DynamoDB's, and
+is not what this benchmark measures.
+
+The loaded data stays in the harness's moto server (removing it would take as long as loading
+it): run this benchmark last, or on a harness of its own.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from multiprocessing import get_context
+from typing import Any
+
+try:
+    from bench.harness import ROOT, Harness, start
+    from bench.round_trips import record
+except ImportError:  # run as a script: bench/ is sys.path[0], not the repository
+    from harness import ROOT, Harness, start
+    from round_trips import record
+
+# (published resources, orders) at each step, as the issue asks.
+SIZES = [(1_000, 10_000), (10_000, 100_000), (100_000, 1_000_000)]
+LIMIT = 20
+TOPICS = ("python", "design", "finance", "english", "guitar", "exam", "marketing", "photo",
+          "cooking", "history")  # each in a tenth of the titles
+COMMON = "handbook"  # in every title: its posting list is as long as the catalog
+CREATORS = 200
+ORDERS_PER_USER = 10
+BUYER_SHARE = 100  # the bench buyer owns one order in this many
+EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+ORDER_SPACING = timedelta(seconds=30)  # 2,880 orders a day, whatever the size
+DAY = "2025-01-02"  # the admin's date range: one full day of orders at every size
+BATCH = 25
+WORKERS = 3
+RESOURCE_CHUNK = 1_000
+ORDER_CHUNK = 5_000
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def resource_id(i: int) -> str:
+    return f"scale{i:011d}"
+
+
+def _resource_facts(i: int) -> dict[str, Any]:
+    """What every item that copies resource `i` agrees on."""
+    topic = TOPICS[i % len(TOPICS)]
+    creator = i % CREATORS
+    return {"topic": topic, "title": f"{topic.title()} {COMMON} {i}",
+            "creator_id": f"scalecreator{creator:04d}", "creator_name": f"Creator {creator}",
+            "price": 990 + (i % 40) * 100}
+
+
+# ------------------------------------------------------------------------------ item builders
+# These run in the worker processes.
+
+def _resource_items(i: int, categories: list[tuple[str, list[str]]]) -> list[tuple[str, dict]]:
+    from chalicelib.catalog.listings import _card, listing_keys
+    from chalicelib.catalog.store import LiveFile, Posting, ResourceRecord
+    from chalicelib.config import settings
+    from chalicelib.search.index import terms_of
+
+    cfg = settings()
+    facts = _resource_facts(i)
+    rid = resource_id(i)
+    slug, path = categories[i % len(categories)]
+    at = _iso(EPOCH + timedelta(minutes=i))
+    r = ResourceRecord(
+        pk=ResourceRecord.key(rid), sk="META", resource_id=rid, creator_id=facts["creator_id"],
+        creator_name=facts["creator_name"], title=facts["title"],
+        kind="ebook",
+        price_amount=facts["price"], price_currency="cny", category=slug, category_path=path,
+        tags=[facts["topic"], f"level{i % 5}"], status="published", file_upload_id=f"up{i}",
+        live_file=LiveFile(upload_id=f"up{i}", key=f"resources/{rid}/file/up{i}/book.pdf",
+                           version_id=None, filename="book.pdf", content_type="application/pdf",
+                           size=123_456, sha256="0" * 64, version=1),
+        sales=i % 997, rating_sum=(i % 5 + 1) * (i % 7), rating_count=i % 7, created_at=at,
+        updated_at=at, submitted_at=at, published_at=at, version=4,
+        gsi1pk=f"CREATOR#{facts['creator_id']}", gsi1sk=f"{at}#{rid}")
+    r.listed_in = listing_keys(r)
+    r.indexed_terms = sorted(terms_of(r))
+    items = [(cfg.catalog_table, r.serialize())]
+    items += [(cfg.listings_table, _card(listing, r).serialize()) for listing in r.listed_in]
+    items += [(cfg.search_table, Posting(pk=f"T#{term}", sk=rid, pop=int(r.sales)).serialize())
+              for term in r.indexed_terms]
+    return items
+
+
+def _order_items(i: int, resources: int, buyer_id: str) -> list[tuple[str, dict]]:
+    from chalicelib.catalog.schemas import Money
+    from chalicelib.catalog.store import ResourceRecord
+    from chalicelib.config import settings
+    from chalicelib.payments import processing
+    from chalicelib.payments.checkout import new_order
+    from chalicelib.payments.schemas import Quote, QuoteLine
+
+    cfg = settings()
+    mine = i % BUYER_SHARE == 0
+    user = buyer_id if mine else f"scaleuser{i // ORDERS_PER_USER:08d}"
+    # The buyer's orders are of distinct resources: one entitlement each.
+    index = i // BUYER_SHARE if mine else (i * 7919) % resources
+    facts = _resource_facts(index)
+    rid = resource_id(index)
+    price = Money(amount=facts["price"], currency="cny")
+    quote = Quote(items=[QuoteLine(resource_id=rid, title=facts["title"], unit_price=price)],
+                  subtotal=price, discount=Money(amount=0, currency="cny"), total=price)
+    resource = ResourceRecord(resource_id=rid, title=facts["title"],
+                              creator_id=facts["creator_id"], price_amount=facts["price"])
+    order_id = f"scaleorder{i:012d}"
+    at = _iso(EPOCH + ORDER_SPACING * i)
+    paid = _iso(EPOCH + ORDER_SPACING * i + timedelta(seconds=20))
+    o = new_order(order_id, user, f"{user}@paidres.local", quote, [resource])
+    o.created_at, o.updated_at = at, paid
+    o.gsi1sk = o.gsi2sk = o.gsi3sk = f"{at}#{order_id}"
+    o.status, o.gsi3pk, o.paid_at, o.amount_paid = "paid", "STATUS#paid", paid, facts["price"]
+    o.session_id, o.payment_intent = f"cs_scale_{i}", f"pi_scale_{i}"
+    o.checkout_url = f"http://127.0.0.1/checkout/cs_scale_{i}"
+    o.version = 2
+    items = [(cfg.orders_table, o.serialize())]
+    items += [(cfg.orders_table, line.serialize()) for line in processing.order_lines(o)]
+    if mine:
+        items += [(cfg.orders_table, ent.serialize())
+                  for ent in processing._entitlements(o, "active", paid, "purchase")]
+    return items
+
+
+def _write(client, items: list[tuple[str, dict]]) -> None:
+    for begin in range(0, len(items), BATCH):
+        pending: dict[str, list] = {}
+        for table, item in items[begin:begin + BATCH]:
+            pending.setdefault(table, []).append({"PutRequest": {"Item": item}})
+        for _ in range(10):
+            pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+            if not pending:
+                break
+        else:
+            raise RuntimeError("DynamoDB left items unprocessed")
+
+
+_client: Any = None
+
+
+def _load_chunk(kind: str, begin: int, end: int, params: dict) -> int:
+    """Build and write items `begin..end` of `kind`; returns how many items were written."""
+    global _client
+    if _client is None:
+        import boto3
+        from botocore.config import Config
+
+        # The items come from the models' own serialize(); validating them again client-side
+        # costs as much as building them.
+        _client = boto3.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+                               region_name=os.environ.get("AWS_REGION", "us-east-1"),
+                               config=Config(parameter_validation=False,
+                                             retries={"mode": "standard", "max_attempts": 5}))
+    items: list[tuple[str, dict]] = []
+    for i in range(begin, end):
+        if kind == "resources":
+            items += _resource_items(i, params["categories"])
+        else:
+            items += _order_items(i, params["resources"], params["buyer_id"])
+    _write(_client, items)
+    return len(items)
+
+
+# ------------------------------------------------------------------------------ measuring
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _requests(h: Harness) -> list[tuple[str, str, str | None]]:
+    from chalicelib.accounts import tokens
+
+    admin, _ = tokens.issue_access_token(h.admin_id, {"buyer", "admin"})
+    return [
+        ("GET /resources?limit=20", f"/resources?limit={LIMIT}", None),
+        (f"GET /search?q={COMMON} (every resource)", f"/search?q={COMMON}&limit={LIMIT}", None),
+        (f"GET /search?q={TOPICS[0]} (a tenth)", f"/search?q={TOPICS[0]}&limit={LIMIT}", None),
+        ("GET /me/library", f"/me/library?limit={LIMIT}", h.token),
+        ("GET /me/orders", f"/me/orders?limit={LIMIT}", h.token),
+        (f"GET /admin/orders?from={DAY}&to={DAY}",
+         f"/admin/orders?from={DAY}&to={DAY}&limit={LIMIT}", admin),
+    ]
+
+
+def _measure(client, requests) -> dict[str, dict[str, Any]]:
+    from chalicelib import vault
+
+    out = {}
+    for name, path, token in requests:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        client.http.get(path, headers=headers)  # warm-up
+        # Secrets are cached for 5 minutes and this benchmark runs for longer: refresh them
+        # now, outside the measurement, rather than charge a periodic read to one request.
+        vault.load()
+        with record() as rec:
+            started = time.perf_counter()
+            reply = client.http.get(path, headers=headers)
+            seconds = time.perf_counter() - started
+        assert reply.status_code == 200, (path, reply.status_code, reply.body)
+        out[name] = {"calls": len(rec.calls), "items_read": rec.items_read,
+                     "detail": rec.summary(), "moto_seconds": round(seconds, 3)}
+    return out
+
+
+# ------------------------------------------------------------------------------ the run
+
+@contextmanager
+def _moto_puts_unchecked():
+    """moto re-measures the whole item each time it stores one attribute (quadratic in the
+    attributes), five sixths of its time per put. The items loaded here are far below
+    DynamoDB's 400 KB limit, so the check is off while loading, and back on to measure."""
+    from moto.dynamodb.models import dynamo_type
+
+    original = dynamo_type.LimitedSizeDict.__setitem__
+    dynamo_type.LimitedSizeDict.__setitem__ = dict.__setitem__
+    try:
+        yield
+    finally:
+        dynamo_type.LimitedSizeDict.__setitem__ = original
+
+
+@contextmanager
+def _patient_reads():
+    """moto sorts a whole index for every Query on it: around a million items one Query takes
+    longer than the app's 10-second read timeout, and the measurement would become retries
+    and a 500. The models' timeouts are raised while measuring (what is measured is the number
+    of calls and items, not their time) and restored after."""
+    from pynamodb.models import Model
+
+    def models(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from models(sub)
+
+    saved = [(m, m.Meta.read_timeout_seconds) for m in set(models(Model))
+             if hasattr(m, "Meta") and hasattr(m.Meta, "read_timeout_seconds")]
+    for model, _ in saved:
+        model.Meta.read_timeout_seconds = 900
+        model._connection = None
+    try:
+        yield
+    finally:
+        for model, seconds in saved:
+            model.Meta.read_timeout_seconds = seconds
+            model._connection = None
+
+
+def _load(kind: str, begin: int, end: int, chunk: int, params: dict, pool) -> int:
+    futures = [pool.submit(_load_chunk, kind, b, min(b + chunk, end), params)
+               for b in range(begin, end, chunk)]
+    return sum(f.result() for f in as_completed(futures))
+
+
+@dataclass
+class _Progress:
+    rss_start: int
+    resources: int = 0
+    orders: int = 0
+    resource_items: int = 0
+    order_items: int = 0
+    load_seconds: float = 0.0
+    measure_seconds: float = 0.0
+
+    @property
+    def items(self) -> int:
+        return self.resource_items + self.order_items
+
+
+def _round_down(n: float) -> int:
+    """Two significant digits: 26,923 -> 26,000."""
+    digits = max(len(str(int(n))) - 2, 0)
+    return int(n) // 10**digits * 10**digits
+
+
+def _plan(done: _Progress, wanted: tuple[int, int], seconds_left: float,
+          max_rss: float) -> tuple[tuple[int, int] | None, str | None]:
+    """The next size: `wanted` if loading and measuring it fits the time and memory left, at
+    the rates seen so far; else the largest part of the way there that fits (with the reason
+    `wanted` was not loaded), or None when that would be less than half as much again."""
+    resources, orders = wanted
+    step_items = ((resources - done.resources) * done.resource_items / done.resources
+                  + (orders - done.orders) * done.order_items / done.orders)
+    seconds_per_item = done.load_seconds / done.items
+    # moto walks the whole table for every Query: measuring costs time in proportion to it.
+    measure_per_item = done.measure_seconds / done.items
+    rss_per_item = max(_rss_bytes() - done.rss_start, 1) / done.items
+    left = seconds_left * 0.9  # the estimates are rough; leave a margin
+    need = step_items * seconds_per_item + (done.items + step_items) * measure_per_item
+    rss_after = _rss_bytes() + step_items * rss_per_item
+    if need <= left and rss_after <= max_rss:
+        return wanted, None
+    fit_time = (left - done.items * measure_per_item) / (
+        step_items * (seconds_per_item + measure_per_item))
+    fit_memory = (max_rss - _rss_bytes()) / (step_items * rss_per_item)
+    if fit_time <= fit_memory:
+        why = (f"would need ~{need:.0f} s to load and measure at "
+               f"{1 / seconds_per_item:.0f} items/s; {seconds_left:.0f} s of the time budget "
+               "left")
+    else:
+        why = (f"would take the process to ~{rss_after / 1024**3:.1f} GB at "
+               f"{rss_per_item / 1024:.1f} KB an item in moto (limit "
+               f"{max_rss / 1024**3:.0f} GB)")
+    fraction = max(min(fit_time, fit_memory), 0.0)
+    partial = _round_down(done.resources + fraction * (resources - done.resources))
+    if partial < 1.5 * done.resources:
+        return None, why
+    return (partial, partial * orders // resources), why
+
+
+def _env_sizes() -> list[tuple[int, int]]:
+    raw = os.environ.get("BENCH_SCALE_SIZES")  # e.g. "1000:10000,10000:100000"
+    if not raw:
+        return SIZES
+    return [tuple(int(n) for n in pair.split(":")) for pair in raw.split(",")]  # type: ignore
+
+
+def run(h: Harness, sizes: list[tuple[int, int]] | None = None, seconds: float | None = None,
+        max_rss_gb: float | None = None, quick: bool = False,
+        verbose: bool = True) -> dict[str, Any]:
+    """Load each size in turn and measure; `quick`: the smallest size only."""
+    from chalice.test import Client
+
+    import app as app_module
+    from chalicelib.catalog import categories
+    from chalicelib.catalog.seed import DEFAULT_CATEGORIES
+
+    sizes = sizes or _env_sizes()
+    if quick:
+        sizes = sizes[:1]
+    budget = seconds if seconds is not None else float(os.environ.get("BENCH_SCALE_SECONDS",
+                                                                      600))
+    max_rss = (max_rss_gb if max_rss_gb is not None
+               else float(os.environ.get("BENCH_SCALE_MAX_RSS_GB", 12))) * 1024**3
+    say: Callable[[str], None] = print if verbose else (lambda _: None)
+    started = time.monotonic()
+    params = {"categories": [(slug, categories.path(slug)) for slug, _, _ in DEFAULT_CATEGORIES],
+              "buyer_id": h.buyer_id}
+    client = Client(app_module.app, stage_name="local", project_dir=str(ROOT))
+    requests = _requests(h)
+    results: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    done = _Progress(rss_start=_rss_bytes())
+    context = get_context("spawn")  # moto's threads are running: never fork this process
+    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=context) as pool:
+        for wanted in sizes:
+            size, why = (wanted, None) if not results else _plan(
+                done, wanted, budget - (time.monotonic() - started), max_rss)
+            if why:
+                skipped.append({"resources": wanted[0], "orders": wanted[1], "why": why})
+                say(f"not loading {wanted[0]:,} resources / {wanted[1]:,} orders: {why}")
+            if size is None:
+                break
+            resources, orders = size
+            say(f"loading up to {resources:,} resources and {orders:,} orders ...")
+            began = time.monotonic()
+            with _moto_puts_unchecked():
+                done.resource_items += _load("resources", done.resources, resources,
+                                             RESOURCE_CHUNK, params, pool)
+                params["resources"] = resources
+                done.order_items += _load("orders", done.orders, orders, ORDER_CHUNK, params,
+                                          pool)
+            done.load_seconds += time.monotonic() - began
+            done.resources, done.orders = resources, orders
+            began = time.monotonic()
+            with _patient_reads():
+                measured = _measure(client, requests)
+            done.measure_seconds = time.monotonic() - began
+            results.append({"resources": resources, "orders": orders,
+                            "partial": size != wanted, "items_loaded": done.items,
+                            "load_seconds": round(done.load_seconds, 1),
+                            "measure_seconds": round(done.measure_seconds, 1),
+                            "rss_gb": round(_rss_bytes() / 1024**3, 2),
+                            "requests": measured})
+            say(f"  {done.items:,} items in {done.load_seconds:.0f} s "
+                f"({done.items / done.load_seconds:.0f} items/s); measured in "
+                f"{done.measure_seconds:.0f} s; process RSS {_rss_bytes() / 1024**3:.1f} GB")
+            if size != wanted:
+                break
+    verdicts = _verdicts(results, [name for name, _, _ in requests])
+    result = {"sizes": results, "skipped": skipped, "verdicts": verdicts,
+              "not_flat": [name for name, verdict in verdicts.items() if verdict != "flat"],
+              "seconds": round(time.monotonic() - started, 1),
+              "table": table(results, verdicts, skipped)}
+    return result
+
+
+def report(result: dict[str, Any]) -> str:
+    """The section bench/run.py writes to docs/BENCHMARKS.md."""
+    if len(result["sizes"]) < 2:
+        flat = "one size only, flatness not tested"
+    elif not result["not_flat"]:
+        flat = "flat"
+    else:
+        flat = "not flat: " + ", ".join(result["not_flat"])
+    return (f"Items read and AWS calls per request (one request after a warm-up, limit "
+            f"{LIMIT}), loaded with BatchWriteItem into moto on this machine in "
+            f"{result['seconds']:.0f} s. Target: flat. Result: {flat}.\n\n"
+            + result["table"])
+
+
+def _verdicts(results: list[dict], names: list[str]) -> dict[str, str]:
+    from chalicelib.search.index import MAX_POSTINGS
+
+    out = {}
+    for name in names:
+        seen = [(r["requests"][name]["calls"], r["requests"][name]["items_read"])
+                for r in results]
+        if len(seen) < 2:
+            out[name] = "one size only: cannot tell"
+        elif len(set(seen)) == 1:
+            out[name] = "flat"
+        elif name.startswith("GET /search"):
+            # The term's whole posting list is read, 1,000 a Query, up to the cap; the page's
+            # resources are one BatchGetItem whatever the size.
+            capped = any(r["requests"][name]["items_read"] - LIMIT >= MAX_POSTINGS
+                         for r in results)
+            out[name] = ("NOT flat: grows with the term's posting list (1 Query per 1,000 "
+                         f"postings) up to MAX_POSTINGS={MAX_POSTINGS:,} (5 Queries), flat "
+                         "from there" if capped else
+                         "NOT flat: grows with the term's posting list (1 Query per 1,000 "
+                         f"postings; the cap MAX_POSTINGS={MAX_POSTINGS:,} not reached yet)")
+        else:
+            out[name] = "NOT flat"
+    return out
+
+
+def table(results: list[dict], verdicts: dict[str, str], skipped: list[dict]) -> str:
+    sizes = [f"{r['resources']:,} res / {r['orders']:,} orders"
+             + (" (largest that fit)" if r["partial"] else "") for r in results]
+    lines = ["| request | " + " | ".join(sizes) + " | verdict |",
+             "|---" * (len(sizes) + 2) + "|"]
+    for name, verdict in verdicts.items():
+        cells = [f"{r['requests'][name]['items_read']:,} items, {r['requests'][name]['calls']} "
+                 f"calls" for r in results]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {verdict} |")
+    lines.append("")
+    for r in results:
+        lines.append(f"- {r['resources']:,} resources / {r['orders']:,} orders: "
+                     f"{r['items_loaded']:,} items loaded in {r['load_seconds']} s "
+                     f"(cumulative), process RSS {r['rss_gb']} GB; calls: "
+                     + "; ".join(f"{n}: {m['detail']}" for n, m in r["requests"].items()))
+    for s in skipped:
+        lines.append(f"- not reached: {s['resources']:,} resources / {s['orders']:,} orders "
+                     f"({s['why']})")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    harness = start()
+    try:
+        outcome = run(harness)
+    finally:
+        harness.stop()
+    print(report(outcome))
