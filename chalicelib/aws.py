@@ -94,11 +94,3 @@ def ses() -> Any:
 
 def ssm() -> Any:
     return client("ssm")
-
-
-def forget_clients() -> None:
-    """Drop cached clients (the local stack calls this when it points at a new endpoint)."""
-    global _session
-    with _lock:
-        _clients.clear()
-        _session = None

@@ -41,7 +41,6 @@ from chalicelib.errors import (
 from chalicelib.observability import logger, metrics
 
 PENDING_CREATORS = "CREATOR#pending"
-ALL_ROLES = {"buyer", "creator", "admin"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 
 

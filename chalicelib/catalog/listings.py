@@ -67,16 +67,23 @@ def refresh_popularity(resource_id: str) -> None:
         logger.exception("listing popularity not refreshed", extra={"resource_id": resource_id})
 
 
-def card_out(card: ListingCard, cover_url) -> ResourceCard:
+def counts(item: ListingCard | ResourceRecord) -> Counts:
+    return Counts(sales=int(item.sales),
+                  rating_avg=rating_avg(float(item.rating_sum), int(item.rating_count)),
+                  rating_count=int(item.rating_count))
+
+
+def card_out(item: ListingCard | ResourceRecord, cover_url) -> ResourceCard:
+    """The public card of a listing item or of the resource itself (same attributes)."""
+    is_card = isinstance(item, ListingCard)
     return ResourceCard(
-        id=card.sk, title=card.title, kind=card.kind,
-        price=Money(amount=int(card.price_amount), currency=card.price_currency),
-        category=card.category, tags=list(card.tags or []), members_only=card.members_only,
-        creator=CreatorRef(id=card.creator_id, display_name=card.creator_name),
-        counts=Counts(sales=int(card.sales),
-                      rating_avg=rating_avg(float(card.rating_sum), int(card.rating_count)),
-                      rating_count=int(card.rating_count)),
-        cover_url=cover_url(card.cover_key), published_at=card.published_at)
+        id=item.sk if is_card else item.resource_id, title=item.title, kind=item.kind,
+        price=Money(amount=int(item.price_amount), currency=item.price_currency),
+        category=item.category, tags=list(item.tags or []), members_only=item.members_only,
+        creator=CreatorRef(id=item.creator_id, display_name=item.creator_name),
+        counts=counts(item), cover_url=cover_url(item.cover_key),
+        # A card is written only for a published resource; a resource may predate publishing.
+        published_at=item.published_at if is_card else item.published_at or item.updated_at)
 
 
 def page(listing: str, sort: str, limit: int, cursor_text: str | None,

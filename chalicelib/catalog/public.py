@@ -6,7 +6,6 @@ from chalicelib import cursor
 from chalicelib.catalog import listings
 from chalicelib.catalog.schemas import (
     CardList,
-    Counts,
     CreatorProfile,
     CreatorRef,
     Money,
@@ -30,12 +29,6 @@ def media_url(key: str | None) -> str | None:
     return presign.get_url(settings().uploads_bucket, key, MEDIA_URL_SECONDS)
 
 
-def _counts(r: ResourceRecord) -> Counts:
-    return Counts(sales=int(r.sales),
-                  rating_avg=listings.rating_avg(float(r.rating_sum), int(r.rating_count)),
-                  rating_count=int(r.rating_count))
-
-
 def detail(resource_id: str) -> PublicResource:
     """A published resource. One GetItem."""
     try:
@@ -49,7 +42,7 @@ def detail(resource_id: str) -> PublicResource:
         id=r.resource_id, title=r.title, description=r.description, kind=r.kind,
         price=Money(amount=int(r.price_amount), currency=r.price_currency),
         category=r.category, tags=list(r.tags or []), members_only=r.members_only,
-        creator=CreatorRef(id=r.creator_id, display_name=r.creator_name), counts=_counts(r),
+        creator=CreatorRef(id=r.creator_id, display_name=r.creator_name), counts=listings.counts(r),
         file=PublicFile(filename=live.filename, content_type=live.content_type,
                         size=int(live.size), version=int(live.version)) if live else None,
         cover_url=media_url(r.cover_key), preview_url=media_url(r.preview_key),
@@ -83,12 +76,7 @@ def creator_page(creator_id: str, limit: int, cursor_text: str | None) -> Creato
 
 
 def card(r: ResourceRecord) -> ResourceCard:
-    return ResourceCard(
-        id=r.resource_id, title=r.title, kind=r.kind,
-        price=Money(amount=int(r.price_amount), currency=r.price_currency),
-        category=r.category, tags=list(r.tags or []), members_only=r.members_only,
-        creator=CreatorRef(id=r.creator_id, display_name=r.creator_name), counts=_counts(r),
-        cover_url=media_url(r.cover_key), published_at=r.published_at or r.updated_at)
+    return listings.card_out(r, media_url)
 
 
 def search(query: str, limit: int, cursor_text: str | None) -> CardList:

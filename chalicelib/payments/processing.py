@@ -7,7 +7,7 @@ order's version."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
@@ -31,7 +31,6 @@ class Facts:
     charge_refunded: int | None = None  # cumulative, from the charge
     refund: tuple[str, int] | None = None  # one refund (id, amount)
     dispute: tuple[str, str] | None = None  # (dispute id, open|won|lost)
-    notes: list[str] = field(default_factory=list)
 
 
 class UnknownOrder(Exception):
