@@ -5,16 +5,24 @@ machine spreads over all of them. The headline is the wall time measured by the 
 process start to exit; also reported: the parent's time from process start to the response
 (without interpreter teardown, which Lambda never waits for) and the child's own time from
 its first line to the response. One extra `-X importtime` run of each shows what the API
-function imports that the floor does not."""
+function imports that the floor does not.
+
+The functions run from the deployment package itself (infra/package.py's zip, extracted as
+Lambda does into /var/task): its code, its libraries and their bytecode, with the runtime's
+boto3 and botocore (this virtualenv's) behind them on the path, as on Lambda. A first untimed
+run of each function checks that everything it imports came from the package or the runtime
+and had its bytecode there."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -27,6 +35,14 @@ except ImportError:  # python -m bench.<name>
 TARGET = 1.3
 FIXTURES = Path("/work/shared/fixtures/stripe")
 ACCOUNT = "123456789012"  # moto's default account, as in the ARNs moto itself answers with
+
+# Provided by the Lambda runtime rather than the package (infra/package.py leaves them out);
+# the children see this virtualenv's copies of these and nothing else of it.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3",
+                    "six.py")
+# Children run without `site` (-S): on the path only the extracted package (/var/task), the
+# runtime's libraries and the standard library, as on Lambda. The floor runs the same way.
+_ISOLATED = ("-S",)
 
 # Both children start the clock on their first line; `time` is built in, so nothing is
 # imported before it.
@@ -80,6 +96,23 @@ reply = getattr(app, HANDLER)(EVENT, Context(FUNCTION))
 ''' + _REPORT + '''
 if reply != {"batchItemFailures": []}:
     raise SystemExit("%s: not acknowledged: %r" % (HANDLER, reply))
+'''
+
+
+# Appended to one untimed run of each function: what it loaded from outside the package (other
+# than the runtime's libraries and the standard library), and which of the package's modules
+# had no bytecode beside them.
+_CHECK = '''
+import importlib.util as _util, json as _json, os as _os, sys as _sys
+_outside, _no_bytecode = [], []
+for _name, _module in list(_sys.modules.items()):
+    _file = getattr(_module, "__file__", None) or ""
+    if _file.startswith(TASK):
+        if _file.endswith(".py") and not _os.path.exists(_util.cache_from_source(_file)):
+            _no_bytecode.append(_name)
+    elif _file and not _file.startswith(ALLOWED):
+        _outside.append(_name)
+print("BENCH_CHECK", _json.dumps({"outside": sorted(_outside), "no_bytecode": _no_bytecode}))
 '''
 
 
@@ -234,15 +267,17 @@ class Sample(NamedTuple):
     in_process_ms: float
     import_ms: float
     stderr: str
+    check: dict | None = None  # what the _CHECK epilogue printed, when appended
 
 
-def run_child(code: str, env: dict[str, str], name: str,
-              flags: tuple[str, ...] = ()) -> Sample:
-    """Run one child and check it did what its function is for."""
+def run_child(code: str, env: dict[str, str], name: str, flags: tuple[str, ...] = (),
+              task: Path = ROOT) -> Sample:
+    """Run one child in `task` (the extracted package) and check it did what its function is
+    for."""
     # stderr goes to a file: an -X importtime run writes more than a pipe holds.
     with tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
-        child = subprocess.Popen([sys.executable, *flags, "-c", code], env=env, cwd=ROOT,
+        child = subprocess.Popen([sys.executable, *flags, "-c", code], env=env, cwd=task,
                                  stdout=subprocess.PIPE, stderr=err, text=True)
         out, responded = [], None
         assert child.stdout is not None
@@ -264,8 +299,9 @@ def run_child(code: str, env: dict[str, str], name: str,
     if expected and expected not in stdout:
         raise RuntimeError(f"{name} child did not log {expected!r}:\n{stdout[-2000:]}")
     in_process, imported = (float(x) for x in marks[-1].split()[1:3])
+    checks = [json.loads(line.split(" ", 1)[1]) for line in out if line.startswith("BENCH_CHECK ")]
     return Sample((ended - started) * 1000.0, (responded - started) * 1000.0, in_process,
-                  imported, stderr)
+                  imported, stderr, checks[-1] if checks else None)
 
 
 # ------------------------------------------------------------------ -X importtime
@@ -344,24 +380,66 @@ def _median(values: list[float]) -> float:
     return round(statistics.median(values), 1)
 
 
-def run(h: Harness, count: int = 12) -> dict:
+def build_package(out: Path) -> Path:
+    """`make package`'s zip for the prod stage, built into `out`."""
+    sys.path.insert(0, str(ROOT / "infra"))
+    from package import package
+
+    return package("prod", out / "prod") / "deployment.zip"
+
+
+def _checked(code: str, env: dict[str, str], name: str, task: Path, runtime: Path) -> None:
+    """The untimed first run of a function: it fills the page cache, as a deployed package's
+    first cold start would find it warm enough, and shows what the function loaded."""
+    import sysconfig
+
+    stdlib = tuple(sysconfig.get_paths()[k] + os.sep for k in ("stdlib", "platstdlib"))
+    check = (_CHECK.replace("TASK", repr(str(task) + os.sep))
+             .replace("ALLOWED", repr((str(runtime) + os.sep, *stdlib))))
+    found = run_child(code + check, env, name, _ISOLATED, task).check
+    if found is None or found["outside"] or found["no_bytecode"]:
+        raise RuntimeError(f"{name} loaded modules from outside the package or without "
+                           f"bytecode: {found}")
+
+
+def _runtime(into: Path) -> Path:
+    """A directory standing for the Lambda runtime's libraries: links to this virtualenv's
+    copies of what infra/package.py leaves out of the package."""
+    import botocore
+
+    site_packages = Path(botocore.__file__).resolve().parents[1]
+    into.mkdir()
+    for name in RUNTIME_PROVIDED:
+        (into / name).symlink_to(site_packages / name)
+    return into
+
+
+def run(h: Harness, count: int = 12, package: Path | None = None) -> dict:
     """Cold-start medians of every function and the floor; `count` samples of each (the issue
-    asks for at least 10; fewer, for a quick run, is marked in the report)."""
-    env = child_env(h)
+    asks for at least 10; fewer, for a quick run, is marked in the report). `package`: the
+    deployment zip (built here when not given)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        zip_path = package or build_package(Path(scratch))
+        task = Path(scratch) / "task"
+        zipfile.ZipFile(zip_path).extractall(task)
+        return _measure(h, count, task, _runtime(Path(scratch) / "runtime"))
+
+
+def _measure(h: Harness, count: int, task: Path, runtime: Path) -> dict:
+    env = {**child_env(h), "PYTHONPATH": f"{task}{os.pathsep}{runtime}"}
     makers = children(h)
     kinds = list(makers)
-    # One untimed run of each: compiles the .pyc files and fills the page cache, which a
-    # deployed package would have (pycs aside) and a first sample here otherwise would not.
     for name in kinds:
-        run_child(makers[name](), env, name)
+        _checked(makers[name](), env, name, task, runtime)
     samples: dict[str, list[Sample]] = {k: [] for k in kinds}
     for round_no in range(count):
         shift = round_no % len(kinds)
         for name in kinds[shift:] + kinds[:shift]:
-            samples[name].append(run_child(makers[name](), env, name))
+            samples[name].append(run_child(makers[name](), env, name, _ISOLATED, task))
 
-    api_imports = run_child(makers["api"](), env, "api", ("-X", "importtime")).stderr
-    floor_imports = run_child(makers["floor"](), env, "floor", ("-X", "importtime")).stderr
+    timing = (*_ISOLATED, "-X", "importtime")
+    api_imports = run_child(makers["api"](), env, "api", timing, task).stderr
+    floor_imports = run_child(makers["floor"](), env, "floor", timing, task).stderr
 
     figures = {}
     for name, taken in samples.items():

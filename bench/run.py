@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,7 +55,8 @@ def main(argv: list[str]) -> int:
 
     started = time.monotonic()
     sections, hard_failures = [], []
-    size = package_size.run()
+    scratch = tempfile.TemporaryDirectory()
+    size = package_size.run(Path(scratch.name))
     print(f"package size: {size['mb']:.1f} MB ({size['mb'] / size['budget_mb']:.2f}x budget)")
     sections.append(f"## Package size\n\n`make package` zip: **{size['mb']:.1f} MB** "
                     f"(budget {size['budget_mb']:.0f} MB, {'ok' if size['ok'] else 'OVER'}).\n")
@@ -62,7 +64,8 @@ def main(argv: list[str]) -> int:
         hard_failures.append("package size")
     h = start()
     try:
-        plan = [("Cold start", cold_start, {"count": 4} if args.quick else {}),
+        cold = {"package": size["zip"], **({"count": 4} if args.quick else {})}
+        plan = [("Cold start", cold_start, cold),
                 ("Warm overhead", warm, {"repeat": 50} if args.quick else {}),
                 ("AWS round trips per request", round_trips, {}),
                 ("Cost", cost, {}),
@@ -80,6 +83,7 @@ def main(argv: list[str]) -> int:
                 hard_failures.append(f"round trips: {', '.join(result['failures'])}")
     finally:
         h.stop()
+        scratch.cleanup()
     header = (f"# Benchmarks\n\nMeasured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {_machine()}, "
               f"in {time.monotonic() - started:.0f} s{' (--quick)' if args.quick else ''}.\n\n"
               "Reproduce with `make bench` (or `.venv/bin/python bench/run.py --quick`). Every "

@@ -1,15 +1,24 @@
-"""`make package`: `chalice package` with the merge template, then the zip without the
-libraries the Lambda Python runtime already provides (boto3, botocore and their helpers):
-they are most of its size and are loaded from the runtime either way.
+"""`make package`: `chalice package` with the merge template, then the zip rewritten:
+- without the libraries the Lambda Python runtime already provides (boto3, botocore and their
+  helpers): they are most of its size and are loaded from the runtime either way;
+- with compiled bytecode beside every module. /var/task is read-only, so a package without
+  `__pycache__` makes every cold start compile app.py, chalicelib and every library it imports
+  from source (bench/cold_start.py measures the package as built here). The bytecode is
+  "unchecked-hash": Python loads it without comparing it to the source, which never changes
+  inside a deployed package, and zip timestamps (2-second steps) could not be trusted for it.
 
     python infra/package.py STAGE OUT_DIR
 """
 from __future__ import annotations
 
+import importlib.util
 import os
+import py_compile
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -25,17 +34,70 @@ def provided(name: str) -> bool:
     return base in RUNTIME_PROVIDED or base.replace("python_", "") in RUNTIME_PROVIDED
 
 
-def strip(zip_path: Path) -> tuple[int, int]:
-    """Rewrite the zip without runtime-provided libraries; returns (bytes before, after)."""
+# Left as source: stripe's request-parameter TypedDicts and event classes, ~700 modules that
+# exist for type checkers and that no code path here imports (bench/cold_start.py checks every
+# module the functions load has its bytecode). Their bytecode would add ~1.5 MB to the zip;
+# were one imported, Python would compile it from source, slower but the same.
+NOT_COMPILED = ("stripe/params/", "stripe/events/")
+
+
+def compiled(name: str) -> bool:
+    return name.endswith(".py") and not name.startswith(NOT_COMPILED)
+
+
+def runtime_version(template: Path) -> str:
+    """The functions' Python version as `chalice package` wrote it into the SAM template."""
+    found = set(re.findall(r"Runtime: python(3\.\d+)", template.read_text(encoding="utf-8")))
+    if len(found) != 1:
+        raise SystemExit(f"expected one Python runtime in {template}, found {sorted(found)}")
+    return found.pop()
+
+
+def bytecode(source: bytes, name: str, scratch: Path) -> bytes | None:
+    """Unchecked-hash bytecode of one module, or None if this Python cannot compile it
+    (a file some library ships for another version; it is never imported here)."""
+    src, pyc = scratch / "module.py", scratch / "module.pyc"
+    src.write_bytes(source)
+    try:
+        py_compile.compile(str(src), cfile=str(pyc), dfile=f"/var/task/{name}", doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    except py_compile.PyCompileError:
+        return None
+    return pyc.read_bytes()
+
+
+def rewrite(zip_path: Path, runtime: str) -> dict[str, int]:
+    """Rewrite the zip without runtime-provided libraries and with bytecode beside each module
+    (see the module docstring); returns sizes and counts."""
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if running != runtime:
+        # Bytecode is specific to the Python version: build with the functions' runtime.
+        raise SystemExit(f"packaging with Python {running} for a python{runtime} runtime")
     before = zip_path.stat().st_size
     slim = zip_path.with_suffix(".slim.zip")
+    counts = {"compiled": 0, "not_compilable": 0}
     with zipfile.ZipFile(zip_path) as source, zipfile.ZipFile(
-            slim, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as target:
+            slim, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as target, \
+            tempfile.TemporaryDirectory() as scratch:
         for info in source.infolist():
-            if not provided(info.filename):
-                target.writestr(info, source.read(info.filename))
+            if provided(info.filename):
+                continue
+            data = source.read(info.filename)
+            target.writestr(info, data)
+            if not compiled(info.filename):
+                continue
+            code = bytecode(data, info.filename, Path(scratch))
+            if code is None:
+                counts["not_compilable"] += 1
+                continue
+            entry = zipfile.ZipInfo(importlib.util.cache_from_source(info.filename),
+                                    date_time=info.date_time)
+            entry.external_attr = info.external_attr
+            entry.compress_type = zipfile.ZIP_DEFLATED  # a bare ZipInfo would be stored as is
+            target.writestr(entry, code)
+            counts["compiled"] += 1
     shutil.move(slim, zip_path)
-    return before, zip_path.stat().st_size
+    return {"before": before, "after": zip_path.stat().st_size, **counts}
 
 
 def package(stage: str, out: Path) -> Path:
@@ -49,9 +111,10 @@ def package(stage: str, out: Path) -> Path:
     chalice = Path(sys.executable).with_name("chalice")
     subprocess.run([str(chalice), "package", "--stage", stage, "--merge-template",  # noqa: S603
                     "infra/app-merge.yaml", str(out)], cwd=ROOT, env=env, check=True)
-    before, after = strip(out / "deployment.zip")
-    print(f"deployment.zip: {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB without the "
-          "libraries the Lambda runtime provides")
+    done = rewrite(out / "deployment.zip", runtime_version(out / "sam.yaml"))
+    print(f"deployment.zip: {done['before'] / 1e6:.1f} MB -> {done['after'] / 1e6:.1f} MB "
+          f"without the libraries the Lambda runtime provides, with bytecode for "
+          f"{done['compiled']} modules ({done['not_compilable']} not compilable, left as source)")
     return out
 
 

@@ -37,6 +37,25 @@ def test_the_zip_has_the_app_without_what_the_lambda_runtime_provides(packaged):
     assert not {"boto3", "botocore", "s3transfer"} & tops
 
 
+def test_every_module_of_the_app_ships_bytecode_python_loads_without_the_source_check(packaged):
+    import importlib.util
+    import zipfile
+
+    package = zipfile.ZipFile(packaged["zip"])
+    names = set(package.namelist())
+    ours = [n for n in names if n.endswith(".py") and (n == "app.py" or n.startswith(
+        ("chalicelib/", "pynamodb/", "aws_lambda_powertools/", "chalice/", "msgspec/")))]
+    assert len(ours) > 100
+    for name in ours:
+        pyc = importlib.util.cache_from_source(name)
+        assert pyc in names, f"no bytecode for {name}"
+        data = package.read(pyc)
+        # PEP 552 header: magic of this Python, flags 0b01 (hash-based, unchecked), source hash.
+        assert data[:4] == importlib.util.MAGIC_NUMBER
+        assert int.from_bytes(data[4:8], "little") == 0b01
+        assert data[8:16] == importlib.util.source_hash(package.read(name))
+
+
 def test_every_sqs_event_source_reports_batch_item_failures(packaged):
     sources = [(name, event) for name, res in packaged["template"]["Resources"].items()
                if res["Type"] == "AWS::Serverless::Function"
