@@ -1,6 +1,12 @@
 """The paid-resources platform: one Chalice app. Routes live in blueprints by area
 (`chalicelib/blueprints/`); this module only wires them, the middleware and the event
 handlers together."""
+# ruff: noqa: E402  (the imports follow coldstart.begin() on purpose)
+# isort: off
+from chalicelib import coldstart  # first: it eases garbage collection during the cold start
+
+coldstart.begin()
+# isort: on
 from aws_lambda_powertools.logging import correlation_paths
 from chalice import Chalice, ConvertToMiddleware, Rate
 
@@ -12,6 +18,7 @@ from chalicelib.web import envelope_middleware
 
 app = Chalice(app_name="paidres", configure_logs=False)
 
+app.register_middleware(coldstart.middleware, "all")
 app.register_middleware(ConvertToMiddleware(
     logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)), "all")
 app.register_middleware(ConvertToMiddleware(metrics.log_metrics), "all")
