@@ -221,3 +221,10 @@ def signed_event(event_type: str, obj: dict, secret: str, event_id: str | None =
     at = at or int(time.time())
     mac = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
     return body, f"t={at},v1={mac}"
+
+
+def publish_one(publisher, title, **kw) -> str:
+    """Publish one resource through the `publisher` fixture (draft, upload, review)."""
+    resource_id = publisher(title, **kw)
+    publisher.approve_all([resource_id])
+    return resource_id

@@ -34,15 +34,32 @@ def reindex(resource_id: str) -> None:
     """Bring the resource's listing cards and search postings in line with its state."""
     def change(r: ResourceRecord) -> list[Any]:
         listed = listings.sync(r)
-        terms = search_index.sync(r)
+        terms, tier = search_index.sync(r)
         actions = []
         if listed != list(r.listed_in or []):
             actions.append(ResourceRecord.listed_in.set(listed))
         if terms != list(r.indexed_terms or []):
             actions.append(ResourceRecord.indexed_terms.set(terms))
+        if r.indexed_tier is None or int(r.indexed_tier) != tier:
+            actions.append(ResourceRecord.indexed_tier.set(tier))
         return actions
 
     db.mutate(lambda: load(resource_id), change, Concurrent())
+
+
+def rerank(resource_id: str) -> None:
+    """After the resource sold: its listing cards re-ranked, and its search postings moved
+    when its sales reached another tier (at 1, 10, 100 ... sales)."""
+    resource = load(resource_id)
+    if not search_index.tier_changed(resource):
+        listings.refresh_popularity(resource)
+        return
+    try:
+        reindex(resource_id)
+    except Exception:  # noqa: BLE001 - derived data: the next sale or re-index catches up
+        from chalicelib.observability import logger
+
+        logger.exception("search tier not moved", extra={"resource_id": resource_id})
 
 
 def _decide(actor_id: str, resource_id: str, action: str, reason: str | None,

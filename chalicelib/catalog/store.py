@@ -65,6 +65,7 @@ class ResourceRecord(Model):
     rating_count = NumberAttribute(default=0)
     listed_in = ListAttribute(of=UnicodeAttribute, default=list)
     indexed_terms = ListAttribute(of=UnicodeAttribute, default=list)
+    indexed_tier = NumberAttribute(null=True)  # search.index.tier of its postings
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     submitted_at = UnicodeAttribute(null=True)
@@ -201,7 +202,8 @@ class ListingCard(Model):
 
 
 class Posting(Model):
-    """T#<term> / <resource id>: the resource contains the term; `pop` ranks ties."""
+    """T#<term> / <tier>#<resource id>: the resource contains the term (search.index);
+    `pop`, its sales when indexed, ranks candidates."""
 
     Meta = table_meta("search_table")
     pk = UnicodeAttribute(hash_key=True)

@@ -353,12 +353,13 @@ RERANK_WINDOW_SECONDS = 90 * 60
 
 
 def rerank_recent_sales(now: float | None = None) -> int:
-    """Re-rank the listing cards of resources sold lately (their sales count is exact; the
-    cards' `popular` order catches up here, every 15 minutes, off the payment path).
+    """Re-rank the listing cards of resources sold lately, and move their search postings
+    when their sales reached another tier (their sales count is exact; the `popular` order
+    and search ranking catch up here, every 15 minutes, off the payment path).
     Orders paid since the last run were created at most a session's life before it."""
     from datetime import UTC, datetime
 
-    from chalicelib.catalog import listings
+    from chalicelib.catalog import review
 
     since = datetime.fromtimestamp((now or time.time()) - RERANK_WINDOW_SECONDS, UTC)
     since_key = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -367,7 +368,7 @@ def rerank_recent_sales(now: float | None = None) -> int:
                                                      OrderRecord.gsi3sk >= since_key)
             for line in order.lines}
     for resource_id in sorted(sold):
-        listings.refresh_popularity(resource_id)
+        review.rerank(resource_id)
     return len(sold)
 
 

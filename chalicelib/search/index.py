@@ -1,6 +1,12 @@
-"""The inverted index in DynamoDB: postings T#<term> / <resource id>, kept in step with
-published resources, queried by reading each term's posting list (rarest first decides the
-order of intersection) and ranking by matched terms, then popularity."""
+"""The inverted index in DynamoDB: postings T#<term> / <tier>#<resource id>, kept in step
+with published resources. A query reads, for each of its terms, one page of that term's
+postings in tier order, i.e. the term's best sellers first (MAX_POSTINGS of them at most, one
+Query), and ranks those candidates by matched terms, then popularity. So a search costs the
+same whether the catalog holds a thousand resources or a million (bench/scale.py).
+
+The tier is the order of magnitude of a resource's sales (0: 100,000,000 or more ... 8: 1-9,
+9: none), so postings move only when sales cross a power of ten: the 15-minute schedule
+re-ranking sold resources moves them then (catalog.review.rerank)."""
 from __future__ import annotations
 
 from chalicelib.catalog.store import Posting, ResourceRecord
@@ -9,9 +15,30 @@ from chalicelib.search.text import document_terms, query_terms
 # Descriptions can be 20,000 characters; their opening says what they are about, and
 # indexing all of it would cost thousands of writes per publish.
 DESCRIPTION_CHARS = 1000
-# A posting list longer than this is read only this far (its term barely narrows anything).
-MAX_POSTINGS = 5000
+# The candidates a term contributes: its best sellers, one Query page (a posting is ~60
+# bytes). A term in more resources than this barely narrows a search on its own.
+MAX_POSTINGS = 1000
 MAX_QUERY_TERMS = 12
+TIERS = 10
+
+
+def tier(sales: int) -> int:
+    """The posting tier of a resource with `sales`: 9 for none, 8 for 1-9, 7 for 10-99 ...
+    0 for 100,000,000 and more (tiers sort best first)."""
+    return TIERS - 1 - (min(TIERS - 1, len(str(sales))) if sales > 0 else 0)
+
+
+def sort_key(posting_tier: int | None, resource_id: str) -> str:
+    """A posting's sort key; postings written before tiers had the resource id alone."""
+    return resource_id if posting_tier is None else f"{posting_tier}#{resource_id}"
+
+
+def tier_changed(resource: ResourceRecord) -> bool:
+    """Whether the resource's postings are filed under another tier than its sales say."""
+    indexed = resource.indexed_tier
+    if indexed is None:
+        return bool(resource.indexed_terms)
+    return int(indexed) != tier(int(resource.sales))
 
 
 def terms_of(resource: ResourceRecord) -> set[str]:
@@ -20,32 +47,41 @@ def terms_of(resource: ResourceRecord) -> set[str]:
     return document_terms(text)
 
 
-def sync(resource: ResourceRecord) -> list[str]:
-    """Index a published resource (or remove an unpublished one); returns its indexed terms.
-    Idempotent: writing the same postings again changes nothing."""
-    wanted = terms_of(resource) if resource.status == "published" else set()
+def postings(resource: ResourceRecord, terms: set[str]) -> list[Posting]:
+    """The resource's postings for `terms`, filed under its current tier."""
     popularity = int(resource.sales)
+    key = sort_key(tier(popularity), resource.resource_id)
+    return [Posting(pk=f"T#{term}", sk=key, pop=popularity) for term in terms]
+
+
+def sync(resource: ResourceRecord) -> tuple[list[str], int]:
+    """Index a published resource (or remove an unpublished one); returns its indexed terms
+    and their tier, to be recorded on the resource. Idempotent: writing the same postings
+    again changes nothing."""
+    wanted = terms_of(resource) if resource.status == "published" else set()
+    written = postings(resource, wanted)
+    indexed = resource.indexed_tier
+    old_key = sort_key(None if indexed is None else int(indexed), resource.resource_id)
+    moved = not written or old_key != written[0].sk
     with Posting.batch_write() as batch:
-        for stale in set(resource.indexed_terms or []) - wanted:
-            batch.delete(Posting(pk=f"T#{stale}", sk=resource.resource_id))
-        for term in wanted:
-            batch.save(Posting(pk=f"T#{term}", sk=resource.resource_id, pop=popularity))
-    return sorted(wanted)
+        for stale in set(resource.indexed_terms or []) - (set() if moved else wanted):
+            batch.delete(Posting(pk=f"T#{stale}", sk=old_key))
+        for posting in written:
+            batch.save(posting)
+    return sorted(wanted), tier(int(resource.sales))
 
 
 def _postings(term: str) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for posting in Posting.query(f"T#{term}", page_size=1000):
-        found[posting.sk] = int(posting.pop)
-        if len(found) >= MAX_POSTINGS:
-            break
-    return found
+    """The term's best-selling MAX_POSTINGS resources and their sales: one Query."""
+    results = Posting.query(f"T#{term}", limit=MAX_POSTINGS, page_size=MAX_POSTINGS)
+    return {posting.sk.rpartition("#")[2]: int(posting.pop) for posting in results}
 
 
 def rank(query: str) -> list[str]:
     """Resource ids matching `query`, best first: all terms matched before some, then by
     how many terms matched, then popularity. A partial match needs at least half the terms,
-    so a long query is not drowned by documents sharing one common word. One Query a term."""
+    so a long query is not drowned by documents sharing one common word. One Query a term;
+    a resource outside a term's best-selling MAX_POSTINGS counts as not having the term."""
     terms = query_terms(query)[:MAX_QUERY_TERMS]
     if not terms:
         return []

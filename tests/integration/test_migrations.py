@@ -17,12 +17,14 @@ def three_published(api, creator, admin, pump):
 def wipe_search_index(resource_ids: list[str]) -> None:
     """What a failed deploy of the text analysis could leave: no postings at all."""
     from chalicelib.catalog.store import Posting, ResourceRecord
+    from chalicelib.search.index import sort_key
 
     for resource_id in resource_ids:
         record = ResourceRecord.get(ResourceRecord.key(resource_id), "META")
         with Posting.batch_write() as batch:
             for term in record.indexed_terms:
-                batch.delete(Posting(pk=f"T#{term}", sk=resource_id))
+                batch.delete(Posting(pk=f"T#{term}",
+                                     sk=sort_key(int(record.indexed_tier), resource_id)))
         record.update(actions=[ResourceRecord.indexed_terms.set([])])
 
 

@@ -1,47 +1,7 @@
 """Search in Chinese and Latin text, and cursor pagination without duplicates or gaps."""
 from __future__ import annotations
 
-import pytest
-
-from tests.support import PDF_BYTES, assert_envelope, drain, post_form
-
-
-@pytest.fixture
-def publisher(api, catalog, pump):
-    """Publishes resources through the real flow: draft, upload to S3, check, review."""
-    from chalicelib.catalog import resources, review
-    from chalicelib.catalog.schemas import Money, ResourceIn
-
-    creator, _ = api.creator_session()
-    admin, _ = api.admin_session()
-
-    def publish(title: str, description: str = "", tags: tuple[str, ...] = (),
-                category: str = "data", check: bool = True) -> str:
-        body = ResourceIn(title=title, description=description, category=category,
-                          price=Money(amount=100, currency="cny"), kind="ebook",
-                          tags=list(tags))
-        resource = resources.create(creator["id"], "Tester", body)
-        form = resources.create_upload(creator["id"], resource.id, "a.pdf", "application/pdf",
-                                       len(PDF_BYTES), "file")
-        post_form({"url": form.url, "fields": form.fields}, PDF_BYTES)
-        if check:
-            drain(pump)
-        return resource.id
-
-    def approve_all(ids: list[str]) -> None:
-        drain(pump, rounds=len(ids) + 5)
-        for resource_id in ids:
-            resources.submit(creator["id"], resource_id)
-            review.approve(admin["id"], resource_id)
-
-    publish.approve_all = approve_all
-    return publish
-
-
-def publish_one(publisher, title, **kw) -> str:
-    resource_id = publisher(title, **kw)
-    publisher.approve_all([resource_id])
-    return resource_id
+from tests.support import assert_envelope, publish_one
 
 
 def ids(reply) -> list[str]:
