@@ -62,7 +62,7 @@ def _purchase(h: Harness) -> list[dict]:
         rows.append({"step": step, "kind": "api", "tally": tally, "seconds": seconds})
         return json.loads(reply.body) if reply.body else {}
 
-    def consume(step: str, handler, bodies: list[bytes]) -> None:
+    def consume(step: str, handler, bodies: list[bytes], rows: list[dict] = rows) -> None:
         records = [{"messageId": f"m{i}", "receiptHandle": "r", "body": b.decode(),
                     "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1",
                                    "SenderId": "s", "ApproximateFirstReceiveTimestamp": "1"},
@@ -99,7 +99,20 @@ def _purchase(h: Harness) -> list[dict]:
     link = api("download link", "post", f"/me/library/{h.paid_resource_id}/download")
     assert link["url"]
     standin.stop()
+    # A purchase publishes no analytics event (only sign-ups are rolled up); what one event
+    # would add is measured beside it: its rollup invocation (the SendMessage is priced too).
+    from chalicelib.analytics.events import AnalyticsEvent
+
+    event = AnalyticsEvent(event_id=f"cost-{time.time_ns()}", type="purchases",
+                           at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()))
+    import msgspec
+
+    consume("analytics event (rollup)", app_module.analytics_rollup,
+            [msgspec.json.encode(event)], analytics)
     return rows
+
+
+analytics: list[dict] = []
 
 
 def _price(rows: list[dict]) -> dict:
@@ -156,8 +169,13 @@ def idle_per_month() -> dict:
 
 
 def run(h: Harness) -> dict:
+    analytics.clear()
     rows = _purchase(h)
     priced = _price(rows)
+    one_event = _price(analytics)
+    # Plus the SendMessage that would queue it.
+    priced["analytics_event_per_1000"] = one_event["total_per_1000"] + 1000 * PRICES[
+        "sqs_standard_request"]
     idle = idle_per_month()
     priced["idle_per_month"] = idle
     priced["idle_total"] = sum(idle.values())
@@ -180,6 +198,8 @@ def report(result: dict) -> str:
     lines.append(f"**purchase without the receipt email** | **{result['total_per_1000']:.4f}** "
                  f"(target ≤ {TARGET_PER_1000})")
     lines.append(f"purchase with the receipt email | {result['with_receipt_per_1000']:.4f}")
+    lines.append(f"one analytics event, queued and rolled up (a purchase publishes none today)"
+                 f" | {result['analytics_event_per_1000']:.4f}")
     lines.append("")
     lines.append(f"idle: ${result['idle_total']:.2f} per month (" + ", ".join(
         f"{k} ${v:.2f}" for k, v in result["idle_per_month"].items()) + ")")
