@@ -88,14 +88,14 @@ def rank(query: str) -> list[str]:
     lists = sorted((_postings(t) for t in terms), key=len)
     popularity: dict[str, int] = {}
     matched: dict[str, int] = {}
-    for postings in lists:
-        for resource_id, pop in postings.items():
+    for found in lists:
+        for resource_id, pop in found.items():
             matched[resource_id] = matched.get(resource_id, 0) + 1
             popularity[resource_id] = pop
     # Rarest list first: the intersection can be no larger than it.
     full = set(lists[0])
-    for postings in lists[1:]:
-        full &= postings.keys()
+    for found in lists[1:]:
+        full &= found.keys()
     enough = (len(terms) + 1) // 2
     hits = [r for r, n in matched.items() if r in full or n >= enough]
     return sorted(hits, key=lambda r: (r not in full, -matched[r], -popularity[r], r))
