@@ -4,6 +4,7 @@ from __future__ import annotations
 import inspect
 import json
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ def load_event(name: str) -> dict:
 def install_scan_guard() -> None:
     """Every AWS call goes through BaseClient._make_api_call (PynamoDB's too). A DynamoDB Scan
     whose call stack passes through the application's code is recorded, so a fixture can fail
-    the test that caused it."""
+    the test that caused it; inside `operations_made()` every operation's name is kept."""
     from botocore.client import BaseClient
 
     original = BaseClient._make_api_call
@@ -29,6 +30,8 @@ def install_scan_guard() -> None:
         return
 
     def guarded(self, operation_name, api_params):
+        if guarded.operations is not None:
+            guarded.operations.append(operation_name)
         if operation_name == "Scan":
             frames = [f.filename for f in inspect.stack(context=0)]
             culprit = next((f for f in frames if f.startswith(APP_CODE)), None)
@@ -37,6 +40,7 @@ def install_scan_guard() -> None:
         return original(self, operation_name, api_params)
 
     guarded.scans = []
+    guarded.operations = None
     BaseClient._make_api_call = guarded
 
 
@@ -44,6 +48,19 @@ def scans_from_app_code() -> list[str]:
     from botocore.client import BaseClient
 
     return BaseClient._make_api_call.scans
+
+
+@contextmanager
+def operations_made():
+    """`with operations_made() as ops:` lists the AWS operations made inside the block."""
+    from botocore.client import BaseClient
+
+    guard = BaseClient._make_api_call
+    guard.operations = []
+    try:
+        yield guard.operations
+    finally:
+        guard.operations = None
 
 PASSWORD = "correct horse battery staple"
 

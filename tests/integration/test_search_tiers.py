@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import publish_one
+from tests.support import operations_made, publish_one
 
 
 def test_tiers_are_orders_of_magnitude_of_sales_best_first():
@@ -12,25 +12,6 @@ def test_tiers_are_orders_of_magnitude_of_sales_best_first():
 
     assert [tier(n) for n in (0, 1, 9, 10, 99, 100, 10**8 - 1, 10**8, 10**12)] == \
         [9, 8, 8, 7, 7, 6, 1, 0, 0]
-
-
-def queries_made(fn):
-    """Calls `fn` and returns (its result, the AWS operations it made): every call, PynamoDB's
-    too, goes through BaseClient._make_api_call."""
-    from botocore.client import BaseClient
-
-    made: list[str] = []
-    original = BaseClient._make_api_call
-
-    def observed(self, operation_name, api_params):
-        made.append(operation_name)
-        return original(self, operation_name, api_params)
-
-    BaseClient._make_api_call = observed
-    try:
-        return fn(), made
-    finally:
-        BaseClient._make_api_call = original
 
 
 def sell(resource_id: str, count: int) -> None:
@@ -58,7 +39,8 @@ def test_a_common_term_contributes_its_1000_best_sellers_in_one_query(many_handb
     from chalicelib.search.index import MAX_POSTINGS, rank
 
     # When a term held by more resources than MAX_POSTINGS is searched
-    ranked, operations = queries_made(lambda: rank("handbook"))
+    with operations_made() as operations:
+        ranked = rank("handbook")
     # Then one Query reads the best sellers: tiers 5 (1,000+ sales) and 6 (100-999)
     assert operations == ["Query"]
     assert len(ranked) == MAX_POSTINGS == 1000
@@ -94,7 +76,8 @@ def test_a_sale_within_the_tier_leaves_the_postings_alone(api, publisher):
     sell(resource_id, 3)
     review.reindex(resource_id)
     sell(resource_id, 1)
-    _, operations = queries_made(lambda: review.rerank(resource_id))
+    with operations_made() as operations:
+        review.rerank(resource_id)
     assert [p.sk for p in Posting.query("T#cello")] == [f"8#{resource_id}"]
     assert "BatchWriteItem" in operations  # the listing cards, re-ranked
     assert all(int(p.pop) == 3 for p in Posting.query("T#cello"))  # postings untouched
