@@ -273,13 +273,12 @@ def _new_buyer() -> str:
 
 def _forget_process_caches() -> None:
     """Start as a fresh Lambda would, so the warm-up shows what a first call pays."""
-    from chalicelib import vault
+    from chalicelib import aws, vault
     from chalicelib.catalog import categories
-    from chalicelib.payments import webhooks
 
     vault.forget()
     categories.forget()
-    webhooks._queue_url = None
+    aws.forget_queue_urls()
 
 
 def run(h: Harness, verbose: bool = True) -> dict[str, Any]:

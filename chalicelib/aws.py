@@ -123,6 +123,22 @@ def client(service: str) -> Any:
     return found
 
 
+_queue_urls: dict[str, str] = {}
+
+
+def queue_url(name: str) -> str:
+    """The URL of the SQS queue `name`, asked once per process (one GetQueueUrl)."""
+    found = _queue_urls.get(name)
+    if found is None:
+        found = _queue_urls[name] = sqs().get_queue_url(QueueName=name)["QueueUrl"]
+    return found
+
+
+def forget_queue_urls() -> None:
+    """Forget the queue URLs asked so far (a benchmark showing what a fresh process pays)."""
+    _queue_urls.clear()
+
+
 def dynamodb() -> Any:
     return client("dynamodb")
 

@@ -19,22 +19,12 @@ class AnalyticsEvent(msgspec.Struct, forbid_unknown_fields=True):
     count: int = 1
 
 
-_queue_url: str | None = None
-
-
-def queue_url() -> str:
-    global _queue_url
-    if _queue_url is None:
-        _queue_url = aws.sqs().get_queue_url(QueueName=settings().analytics_queue)["QueueUrl"]
-    return _queue_url
-
-
 def publish(event_type: str, count: int = 1) -> None:
     """Queue one event for the rollup; failures are logged and swallowed."""
     event = AnalyticsEvent(event_id=uuid.uuid4().hex, type=event_type, count=count,
                            at=datetime.now(UTC).isoformat())
     try:
         body = msgspec.json.encode(event).decode()
-        aws.sqs().send_message(QueueUrl=queue_url(), MessageBody=body)
+        aws.sqs().send_message(QueueUrl=aws.queue_url(settings().analytics_queue), MessageBody=body)
     except Exception:  # noqa: BLE001 - derived data must not fail the caller
         logger.exception("analytics event not queued", extra={"event_type": event_type})

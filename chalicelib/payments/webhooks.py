@@ -58,16 +58,6 @@ def verify(raw: bytes, header: str | None, secrets: tuple[str, ...],
     raise BadSignature()
 
 
-_queue_url: str | None = None
-
-
-def _url() -> str:
-    global _queue_url
-    if _queue_url is None:
-        _queue_url = aws.sqs().get_queue_url(QueueName=settings().payments_queue)["QueueUrl"]
-    return _queue_url
-
-
 def ingest(raw: bytes | None, signature: str | None) -> str:
     """Verify and queue one webhook delivery; returns the event id."""
     raw = raw or b""
@@ -86,7 +76,8 @@ def ingest(raw: bytes | None, signature: str | None) -> str:
             raise
         raise Invalid("The event is not a Stripe event.", code="invalid_event") from None
     try:
-        aws.sqs().send_message(QueueUrl=_url(), MessageBody=raw.decode("utf-8"),
+        aws.sqs().send_message(QueueUrl=aws.queue_url(settings().payments_queue),
+                               MessageBody=raw.decode("utf-8"),
                                MessageAttributes={"event_type": {
                                    "DataType": "String", "StringValue": envelope.type}})
     except Exception as exc:  # noqa: BLE001 - any failure to queue means Stripe must retry
