@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 try:  # as bench/run.py and `python bench/<name>.py` import it: bench/ is on sys.path
-    from harness import ROOT, Harness, start
+    from harness import ROOT, Harness, api_event, start
 except ImportError:  # python -m bench.<name>
-    from bench.harness import ROOT, Harness, start
+    from bench.harness import ROOT, Harness, api_event, start
 
 TARGET = 1.3
 FIXTURES = Path("/work/shared/fixtures/stripe")
@@ -142,24 +142,6 @@ def _sqs_event(queue: str, region: str, body: str,
     return {"Records": [sqs_record(message, f"arn:aws:sqs:{region}:{ACCOUNT}:{queue}", region)]}
 
 
-def _api_event(h: Harness, token: str) -> dict:
-    """API Gateway's REST (v1 proxy) event for an authenticated GET /me/library."""
-    headers = {"accept": "application/json", "authorization": f"Bearer {token}",
-               "host": "api.example.com", "user-agent": "bench/cold-start"}
-    return {
-        "resource": "/me/library", "path": "/me/library", "httpMethod": "GET",
-        "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None, "multiValueQueryStringParameters": None,
-        "pathParameters": None, "stageVariables": None, "body": None,
-        "isBase64Encoded": False,
-        "requestContext": {
-            "resourcePath": "/me/library", "httpMethod": "GET", "path": "/api/me/library",
-            "stage": "api", "requestId": str(uuid.uuid4()), "accountId": ACCOUNT,
-            "identity": {"sourceIp": "127.0.0.1", "userAgent": "bench/cold-start"},
-        },
-    }
-
-
 def _stripe_expired_event() -> dict:
     """checkout.session.expired for an order that is not ours, from Stripe's own fixtures."""
     event = json.loads((FIXTURES / "event.json").read_text(encoding="utf-8"))
@@ -189,19 +171,6 @@ def _s3_notification(bucket: str, key: str, region: str) -> dict:
     }]}
 
 
-def _fresh_token(h: Harness) -> str:
-    """h.token, or a new one with the same roles when it would expire during the run (the
-    harness may have been started long before, by bench/run.py)."""
-    import jwt
-
-    claims = jwt.decode(h.token, options={"verify_signature": False})
-    if claims["exp"] - time.time() > 600:
-        return h.token
-    from chalicelib.accounts import tokens
-
-    return tokens.issue_access_token(h.buyer_id, claims["roles"])[0]
-
-
 def children(h: Harness) -> dict[str, Callable[[], str]]:
     """Code of each kind of child, by name; built anew per sample where the input must be
     unique (a Stripe event id is applied once, an analytics event counted once)."""
@@ -209,7 +178,7 @@ def children(h: Harness) -> dict[str, Callable[[], str]]:
 
     cfg = settings()
     common = _common(h, cfg)
-    token = _fresh_token(h)
+    token = h.fresh_token()
     fn = f"{cfg.app_name}-{cfg.stage}"
 
     def floor() -> str:
@@ -218,7 +187,8 @@ def children(h: Harness) -> dict[str, Callable[[], str]]:
 
     def api() -> str:
         return _source(_API, **common, REQUEST_ID=str(uuid.uuid4()), FUNCTION=fn,
-                       EVENT=_api_event(h, token), EXPECT=h.owned_resource_id)
+                       EVENT=api_event("GET", "/me/library", "/me/library", token,
+                                       "bench/cold-start"), EXPECT=h.owned_resource_id)
 
     def analytics_rollup() -> str:
         body = json.dumps({"event_id": uuid.uuid4().hex, "type": "signups",

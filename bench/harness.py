@@ -7,6 +7,7 @@ import os
 import statistics
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,40 @@ class Harness:
 
     def stop(self) -> None:
         self.server.stop()
+
+    def fresh_token(self) -> str:
+        """The buyer's token, or a new one with the same roles when it would expire during
+        a run (the harness may have been started long before, by bench/run.py)."""
+        import jwt
+
+        claims = jwt.decode(self.token, options={"verify_signature": False})
+        if claims["exp"] - time.time() > 600:
+            return self.token
+        from chalicelib.accounts import tokens
+
+        return tokens.issue_access_token(self.buyer_id, claims["roles"])[0]
+
+
+def api_event(method: str, resource: str, path: str, token: str, agent: str,
+              path_parameters: dict | None = None, extra_context: dict | None = None) -> dict:
+    """API Gateway's REST (v1 proxy) event for an authenticated request without a body."""
+    headers = {"accept": "application/json", "authorization": f"Bearer {token}",
+               "host": "api.example.com", "user-agent": agent}
+    if method != "GET":
+        headers["content-type"] = "application/json"
+    return {
+        "resource": resource, "path": path, "httpMethod": method, "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": None, "multiValueQueryStringParameters": None,
+        "pathParameters": path_parameters, "stageVariables": None, "body": None,
+        "isBase64Encoded": False,
+        "requestContext": {
+            "resourcePath": resource, "httpMethod": method, "path": f"/api{path}",
+            "stage": "api", "requestId": str(uuid.uuid4()), "accountId": "123456789012",
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": agent},
+            **(extra_context or {}),
+        },
+    }
 
 
 def start(overrides: dict[str, str] | None = None) -> Harness:

@@ -17,49 +17,22 @@ from typing import Any
 from urllib.parse import quote
 
 try:  # as bench/run.py and `python bench/<name>.py` import it: bench/ is on sys.path
-    from harness import Harness, start
+    from harness import Harness, api_event, start
 except ImportError:  # python -m bench.<name>
-    from bench.harness import Harness, start
+    from bench.harness import Harness, api_event, start
 
 TARGET = 1.3
 LOG_DAYS = 400  # as chalicelib.payments.library, so the bare item is the same size
 
 
-def _fresh_token(h: Harness) -> str:
-    """h.token, or a new one with the same roles when it would expire during the run (the
-    harness may have been started long before, by bench/run.py)."""
-    import jwt
-
-    claims = jwt.decode(h.token, options={"verify_signature": False})
-    if claims["exp"] - time.time() > 600:
-        return h.token
-    from chalicelib.accounts import tokens
-
-    return tokens.issue_access_token(h.buyer_id, claims["roles"])[0]
-
-
 def download_event(resource_id: str, token: str, user_id: str) -> dict:
-    """API Gateway's REST (v1 proxy) event for an authenticated download. The authorizer
-    claims are what a bare handler behind an API Gateway authorizer would read; the app
-    ignores them and verifies the bearer token itself."""
-    path = f"/me/library/{resource_id}/download"
-    resource = "/me/library/{resource_id}/download"
-    headers = {"accept": "application/json", "authorization": f"Bearer {token}",
-               "content-type": "application/json", "host": "api.example.com",
-               "user-agent": "bench/warm"}
-    return {
-        "resource": resource, "path": path, "httpMethod": "POST", "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None, "multiValueQueryStringParameters": None,
-        "pathParameters": {"resource_id": resource_id}, "stageVariables": None, "body": None,
-        "isBase64Encoded": False,
-        "requestContext": {
-            "resourcePath": resource, "httpMethod": "POST", "path": f"/api{path}",
-            "stage": "api", "requestId": str(uuid.uuid4()), "accountId": "123456789012",
-            "identity": {"sourceIp": "127.0.0.1", "userAgent": "bench/warm"},
-            "authorizer": {"claims": {"sub": user_id}},
-        },
-    }
+    """API Gateway's event for an authenticated download. The authorizer claims are what a
+    bare handler behind an API Gateway authorizer would read; the app ignores them and
+    verifies the bearer token itself."""
+    return api_event("POST", "/me/library/{resource_id}/download",
+                     f"/me/library/{resource_id}/download", token, "bench/warm",
+                     {"resource_id": resource_id},
+                     {"authorizer": {"claims": {"sub": user_id}}})
 
 
 def _context(name: str) -> Any:
@@ -165,7 +138,7 @@ def run(h: Harness, warmup: int = 20, repeat: int = 200) -> dict:
     import app
     from chalicelib.config import settings
 
-    token = _fresh_token(h)
+    token = h.fresh_token()
     event = download_event(h.owned_resource_id, token, h.buyer_id)
     function = f"{app.app.app_name}-{settings().stage}"
     bare, bare_jwt = BareDownload(verify_token=False), BareDownload(verify_token=True)
