@@ -69,7 +69,8 @@ def _units(operation: str, params: dict, response: dict) -> tuple[float, float]:
 
 
 def install() -> None:
-    """Wrap botocore once; counting happens only inside `measure()`."""
+    """Wrap botocore once per process; the watchers of the calling thread see each call
+    (`watch()`): the benchmarks' one wrapper of BaseClient._make_api_call."""
     global _installed
     if _installed:
         return
@@ -77,29 +78,50 @@ def install() -> None:
 
     original = BaseClient._make_api_call
 
-    def counted(self, operation_name, api_params):
+    def observed(self, operation_name, api_params):
+        watchers = getattr(_state, "watchers", None)
+        if not watchers:
+            return original(self, operation_name, api_params)
+        service = self.meta.service_model.service_name
+        # Each watcher sees the call before it is made (a failed call is still a round trip)
+        # and may return a function that gets the response.
+        finishes = [w(service, operation_name, api_params) for w in watchers]
         response = original(self, operation_name, api_params)
-        tally = getattr(_state, "tally", None)
-        if tally is not None:
-            service = self.meta.service_model.service_name
-            tally.calls[(service, operation_name)] += 1
-            if service == "dynamodb":
-                reads, writes = _units(operation_name, api_params, response)
-                tally.read_units += reads
-                tally.write_units += writes
+        for finish in finishes:
+            if finish is not None:
+                finish(response)
         return response
 
-    BaseClient._make_api_call = counted
+    BaseClient._make_api_call = observed
     _installed = True
+
+
+@contextmanager
+def watch(watcher):
+    """Call `watcher(service, operation, params)` for each AWS call this thread makes inside
+    the block; what it returns, if anything, is called with the response."""
+    install()
+    watchers = _state.__dict__.setdefault("watchers", [])
+    watchers.append(watcher)
+    try:
+        yield
+    finally:
+        watchers.remove(watcher)
 
 
 @contextmanager
 def measure():
     """Count the AWS calls of this thread inside the block."""
-    install()
     tally = Tally()
-    _state.tally = tally
-    try:
+
+    def count(service: str, operation: str, params: dict):
+        def done(response: dict) -> None:
+            tally.calls[(service, operation)] += 1
+            if service == "dynamodb":
+                reads, writes = _units(operation, params, response)
+                tally.read_units += reads
+                tally.write_units += writes
+        return done
+
+    with watch(count):
         yield tally
-    finally:
-        _state.tally = None

@@ -16,7 +16,6 @@ import io
 import json
 import os
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -28,6 +27,11 @@ try:
     from bench.harness import ROOT, Harness, start
 except ImportError:  # run as a script: bench/ is sys.path[0], not the repository
     from harness import ROOT, Harness, start
+
+try:  # bench/ on sys.path (bench/run.py, `python bench/<name>.py`): the copy cost.py uses
+    import meter
+except ImportError:  # python -m bench.<name>
+    from bench import meter
 
 READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"})
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem",
@@ -82,13 +86,11 @@ class Recording:
         return " + ".join(f"{n} {op}" for op, n in sorted(counted.items())) or "none"
 
 
-_state = threading.local()
-_installed = False
 
 
 def _app_frames(limit: int = 4) -> tuple[str, ...]:
     frames = []
-    frame = sys._getframe(2)
+    frame = sys._getframe(1)
     while frame is not None and len(frames) < limit:
         filename = frame.f_code.co_filename
         if filename.startswith(APP_CODE):
@@ -114,41 +116,21 @@ def _items(operation: str, response: dict) -> tuple[int, int]:
     return 0, 0
 
 
-def install() -> None:
-    """Wrap botocore once per process; calls are kept only inside `record()`."""
-    global _installed
-    if _installed:
-        return
-    from botocore.client import BaseClient
-
-    original = BaseClient._make_api_call
-
-    def recorded(self, operation_name, api_params):
-        recording = getattr(_state, "recording", None)
-        if recording is None:
-            return original(self, operation_name, api_params)
-        call = Call(self.meta.service_model.service_name, operation_name, _app_frames())
-        # A call that fails (a condition check, a throttle) was still a round trip.
-        recording.calls.append(call)
-        response = original(self, operation_name, api_params)
-        call.items, call.scanned = _items(operation_name, response)
-        return response
-
-    BaseClient._make_api_call = recorded
-    _installed = True
-
-
-class record:
+@contextlib.contextmanager
+def record():
     """`with record() as r:` keeps the AWS calls this thread makes inside the block."""
+    recording = Recording()
 
-    def __enter__(self) -> Recording:
-        install()
-        self.recording = Recording()
-        _state.recording = self.recording
-        return self.recording
+    def keep(service: str, operation: str, params: dict):
+        call = Call(service, operation, _app_frames())
+        recording.calls.append(call)
 
-    def __exit__(self, *exc) -> None:
-        _state.recording = None
+        def done(response: dict) -> None:
+            call.items, call.scanned = _items(operation, response)
+        return done
+
+    with meter.watch(keep):
+        yield recording
 
 
 def count_stripe(standin) -> None:
