@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +62,16 @@ def operations_made():
         yield guard.operations
     finally:
         guard.operations = None
+
+def eventually(probe, timeout: float = 10.0, interval: float = 0.2):
+    """The first truthy result of `probe()` within `timeout` seconds, else its last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found or time.monotonic() >= deadline:
+            return found
+        time.sleep(interval)
+
 
 PASSWORD = "correct horse battery staple"
 

@@ -2,10 +2,11 @@
 form, and waiting for the event pump."""
 from __future__ import annotations
 
-import time
 import uuid
 
 import requests
+
+from tests.support import eventually
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -27,15 +28,6 @@ def new_creator(api) -> str:
     return pair["access_token"]
 
 
-def wait_for(check, seconds: float = 10.0):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
-
-
 def send_file(api, token: str, resource_id: str, data: bytes, content_type: str) -> dict:
     auth = {"Authorization": f"Bearer {token}"}
     form = api.post(f"/creator/resources/{resource_id}/uploads", headers=auth,
@@ -50,6 +42,6 @@ def send_file(api, token: str, resource_id: str, data: bytes, content_type: str)
             "resource"]["file"]
         return file if file["status"] in ("verified", "rejected") else None
 
-    file = wait_for(checked)
+    file = eventually(checked)
     assert file, "the upload was not checked through the event pump"
     return file

@@ -16,6 +16,7 @@ from chalice import Chalice
 from moto.server import ThreadedMotoServer
 
 from chalicelib.local.pump import EventPump
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -49,13 +50,10 @@ def always_raise(event):
     raise RuntimeError("this handler always fails")
 
 
-def eventually(probe, timeout: float = 5.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found or time.monotonic() >= deadline:
-            return found
-        time.sleep(interval)
+
+def pumped(probe):
+    """The first truthy `probe()` within 5 s; probes here drive the pump themselves."""
+    return eventually(probe, timeout=5.0, interval=0.1)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +123,7 @@ def test_uploaded_object_reaches_the_s3_handler_with_the_key_url_encoded(pump, c
     key = "incoming/monthly report 2024.pdf"
     # when
     client("s3").put_object(Bucket=BUCKET, Key=key, Body=b"%PDF-1.7")
-    delivered = eventually(lambda: pump.poll_once() and seen["uploads"])
+    delivered = pumped(lambda: pump.poll_once() and seen["uploads"])
     # then
     assert len(delivered) == 1
     record = delivered[0]["record"]
@@ -142,7 +140,7 @@ def test_delivered_s3_event_is_removed_from_the_local_queue(pump, client, endpoi
     # given
     client("s3").put_object(Bucket=BUCKET, Key="a.txt", Body=b"a")
     # when
-    eventually(lambda: pump.poll_once() and seen["uploads"])
+    pumped(lambda: pump.poll_once() and seen["uploads"])
     # then
     url = client("sqs").get_queue_url(QueueName=BUCKET + "-local-s3-events")["QueueUrl"]
     assert in_queue(client, url) == {"visible": 0, "in_flight": 0}
@@ -162,19 +160,19 @@ def test_notification_targets_the_bucket_already_had_still_get_events(pump, clie
             QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
         return [r["s3"]["object"]["key"] for b in bodies for r in b.get("Records", [])]
 
-    assert eventually(template_queue_keys) == ["kept.txt"]
-    assert eventually(lambda: pump.poll_once() and seen["uploads"])
+    assert pumped(template_queue_keys) == ["kept.txt"]
+    assert pumped(lambda: pump.poll_once() and seen["uploads"])
 
 
 def test_only_the_failed_message_of_a_batch_is_redelivered(pump, client):
     # given
     url = send(client, PARTIAL_QUEUE, "a", "bad", "c")
     # when the handler reports one failure of the batch
-    eventually(lambda: pump.poll_once() and sum(map(len, seen["partial"])) >= 3)
+    pumped(lambda: pump.poll_once() and sum(map(len, seen["partial"])) >= 3)
     # then the others are deleted and only that one comes back
     assert sorted(b for batch in seen["partial"] for b in batch) == ["a", "bad", "c"]
     assert in_queue(client, url) == {"visible": 0, "in_flight": 1}
-    again = eventually(lambda: pump.poll_once() and seen["partial"][-1] == ["bad"])
+    again = pumped(lambda: pump.poll_once() and seen["partial"][-1] == ["bad"])
     assert again
     assert sorted(b for batch in seen["partial"] for b in batch) == ["a", "bad", "bad", "c"]
 
@@ -183,13 +181,13 @@ def test_a_raising_handler_gets_the_whole_batch_again(pump, client):
     # given
     send(client, RAISING_QUEUE, "x", "y")
     # when
-    eventually(lambda: pump.poll_once() and seen["raising"])
+    pumped(lambda: pump.poll_once() and seen["raising"])
     # then
     def delivered_twice():
         pump.poll_once()
         return sorted(b for batch in seen["raising"] for b in batch) == ["x", "x", "y", "y"]
 
-    assert eventually(delivered_twice)
+    assert pumped(delivered_twice)
 
 
 def test_started_pump_delivers_in_the_background_and_stops_promptly(pump, client):
@@ -198,7 +196,7 @@ def test_started_pump_delivers_in_the_background_and_stops_promptly(pump, client
     # when
     send(client, PARTIAL_QUEUE, "hello")
     # then
-    assert eventually(lambda: seen["partial"] == [["hello"]])
+    assert pumped(lambda: seen["partial"] == [["hello"]])
     began = time.monotonic()
     pump.stop()
     assert time.monotonic() - began < 3

@@ -9,8 +9,7 @@ import sys
 import pytest
 
 from tests.e2e.conftest import ROOT
-from tests.e2e.flows import wait_for
-from tests.support import fixture_object
+from tests.support import eventually, fixture_object
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +40,7 @@ def test_dead_letters_are_listed_and_redriven_to_the_consumer(boto, stack):
     assert "moved 1 message" in ops("dlq", "redrive", "payments")
     queue = sqs.get_queue_url(QueueName="paidres-local-payments")["QueueUrl"]
     # The consumer acknowledges an event about an unknown order: nothing comes back.
-    assert wait_for(lambda: depth(sqs, queue) == 0 and depth(sqs, dlq) == 0)
+    assert eventually(lambda: depth(sqs, queue) == 0 and depth(sqs, dlq) == 0)
 
 
 def test_reconciliation_runs_on_demand(stack):

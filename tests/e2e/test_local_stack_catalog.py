@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from tests.e2e.flows import new_creator, send_file, token_for, wait_for
-from tests.support import PDF_BYTES, PNG_BYTES
+from tests.e2e.flows import new_creator, send_file, token_for
+from tests.support import PDF_BYTES, PNG_BYTES, eventually
 
 pytestmark = pytest.mark.e2e
 def test_the_demo_catalog_is_seeded(api):
@@ -38,8 +38,8 @@ def test_a_file_posted_to_s3_is_verified_reviewed_and_findable_at_once(api, stac
                         headers={"Authorization": f"Bearer {admin}"})
     assert approved.status_code == 200
     started = time.monotonic()
-    found = wait_for(lambda: [r for r in api.get("/search", params={"q": title}).json()[
-        "items"] if r["id"] == resource["id"]], seconds=5)
+    found = eventually(lambda: [r for r in api.get("/search", params={"q": title}).json()[
+        "items"] if r["id"] == resource["id"]], timeout=5)
     assert found and time.monotonic() - started < 5
     public = api.get(f"/resources/{resource['id']}").json()["resource"]
     assert public["file"]["filename"] == "第一册.pdf" and "key" not in public["file"]

@@ -3,27 +3,18 @@ counted by the rollup handler, once, and a poison message ends in the dead-lette
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 
 from chalicelib.local.stage import stage_environment
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
 ENV = stage_environment("local")
 
-
-def eventually(probe, timeout: float, interval: float = 0.2):
-    """The first truthy result of `probe()` within `timeout` seconds, else None."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found or time.monotonic() >= deadline:
-            return found
-        time.sleep(interval)
 
 
 def analytics_event(metric: str) -> str:

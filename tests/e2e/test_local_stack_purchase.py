@@ -13,7 +13,8 @@ import uuid
 import pytest
 import requests
 
-from tests.e2e.flows import PASSWORD, new_creator, send_file, token_for, wait_for
+from tests.e2e.flows import PASSWORD, new_creator, send_file, token_for
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -59,7 +60,7 @@ def test_checkout_pay_webhook_library_download(api, on_sale):
                     json={"outcome": "succeeded"})
     assert paid.status_code == 202
     order_id = made["order"]["id"]
-    assert wait_for(lambda: order_status(api, auth, order_id) == "paid")
+    assert eventually(lambda: order_status(api, auth, order_id) == "paid")
     library = api.get("/me/library", headers=auth).json()["items"]
     assert [i["resource"]["id"] for i in library] == [on_sale["id"]]
     link = api.post(f"/me/library/{on_sale['id']}/download", headers=auth)
@@ -79,7 +80,7 @@ def test_a_failed_payment_leaves_the_order_failed(api, on_sale):
                     json={"items": [{"resource_id": on_sale["id"]}]}).json()
     api.post(f"/_local/stripe/checkout/{made['checkout_session_id']}/pay",
              json={"outcome": "failed"})
-    assert wait_for(lambda: order_status(api, auth, made["order"]["id"]) == "failed")
+    assert eventually(lambda: order_status(api, auth, made["order"]["id"]) == "failed")
     assert api.get("/me/library", headers=auth).json()["items"] == []
 
 
@@ -90,7 +91,7 @@ def test_the_same_event_delivered_five_times_at_once_grants_once(api, stack, on_
     api.post(f"/_local/stripe/checkout/{made['checkout_session_id']}/pay",
              json={"outcome": "succeeded"})
     order_id = made["order"]["id"]
-    assert wait_for(lambda: order_status(api, auth, order_id) == "paid")
+    assert eventually(lambda: order_status(api, auth, order_id) == "paid")
     events = requests.get(f"{stack.stripe_url}/_standin/events", timeout=10).json()["data"]
     completed = next(e for e in events if e["type"] == "checkout.session.completed"
                      and e["data"]["object"]["client_reference_id"] == order_id)
