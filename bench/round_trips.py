@@ -435,7 +435,7 @@ def _drain_payments_queue(event_ids: set[str]) -> None:
     from chalicelib.config import settings
 
     sqs = aws.sqs()
-    url = sqs.get_queue_url(QueueName=settings().payments_queue)["QueueUrl"]
+    url = aws.queue_url(settings().payments_queue)
     deadline = time.monotonic() + 5
     while event_ids and time.monotonic() < deadline:
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,

@@ -54,17 +54,10 @@ def sync(resource: ResourceRecord) -> list[str]:
 
 
 def refresh_popularity(resource: ResourceRecord) -> None:
-    """Re-rank a resource's cards after its sales changed. Best effort: the cards are
-    derived data and the next re-index rewrites them anyway."""
-    from chalicelib.observability import logger
-
-    try:
-        with ListingCard.batch_write() as batch:
-            for listing in resource.listed_in or []:
-                batch.save(_card(listing, resource))
-    except Exception:  # noqa: BLE001 - never fail a payment over a ranking
-        logger.exception("listing popularity not refreshed",
-                         extra={"resource_id": resource.resource_id})
+    """Rewrite a resource's cards after its sales changed (their `popular` order)."""
+    with ListingCard.batch_write() as batch:
+        for listing in resource.listed_in or []:
+            batch.save(_card(listing, resource))
 
 
 def counts(item: ListingCard | ResourceRecord) -> Counts:

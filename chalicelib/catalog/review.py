@@ -49,17 +49,18 @@ def reindex(resource_id: str) -> None:
 
 def rerank(resource_id: str) -> None:
     """After the resource sold: its listing cards re-ranked, and its search postings moved
-    when its sales reached another tier (at 1, 10, 100 ... sales)."""
-    resource = load(resource_id)
-    if not search_index.tier_changed(resource):
-        listings.refresh_popularity(resource)
-        return
+    when its sales reached another tier (at 1, 10, 100 ... sales). Best effort: cards and
+    postings are derived data, and the next sale or re-index rewrites them anyway."""
     try:
-        reindex(resource_id)
-    except Exception:  # noqa: BLE001 - derived data: the next sale or re-index catches up
+        resource = load(resource_id)
+        if search_index.tier_changed(resource):
+            reindex(resource_id)
+        else:
+            listings.refresh_popularity(resource)
+    except Exception:  # noqa: BLE001 - a ranking never fails the schedule that repairs payments
         from chalicelib.observability import logger
 
-        logger.exception("search tier not moved", extra={"resource_id": resource_id})
+        logger.exception("resource not re-ranked", extra={"resource_id": resource_id})
 
 
 def _decide(actor_id: str, resource_id: str, action: str, reason: str | None,
