@@ -40,15 +40,10 @@ def end() -> None:
         gc.set_threshold(*_DEFAULT_THRESHOLDS)
 
 
-def is_cold() -> bool:
-    return _cold
-
-
 def middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Chalice middleware (every event type): ends the cold start once the first event is
     handled, however it ended."""
     try:
         return get_response(event)
     finally:
-        if _cold:
-            end()
+        end()
