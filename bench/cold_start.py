@@ -366,8 +366,8 @@ def _checked(code: str, env: dict[str, str], name: str, task: Path, runtime: Pat
     import sysconfig
 
     stdlib = tuple(sysconfig.get_paths()[k] + os.sep for k in ("stdlib", "platstdlib"))
-    check = (_CHECK.replace("TASK", repr(str(task) + os.sep))
-             .replace("ALLOWED", repr((str(runtime) + os.sep, *stdlib))))
+    check = (f"TASK = {str(task) + os.sep!r}\n"
+             f"ALLOWED = {(str(runtime) + os.sep, *stdlib)!r}\n" + _CHECK)
     found = run_child(code + check, env, name, _ISOLATED, task).check
     if found is None or found["outside"] or found["no_bytecode"]:
         raise RuntimeError(f"{name} loaded modules from outside the package or without "
