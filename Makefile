@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine: `make run` and `make test`.
-# Both create .venv and install when it is missing or a requirements file changed.
+# Both build .venv from the lock files (exact versions, hashes checked) when it is missing or
+# a lock changed; `make lock` re-pins the locks from the ranges in requirements*.txt.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -9,21 +10,40 @@ export AWS_DEFAULT_REGION ?= us-east-1
 STAGE ?= dev
 
 .PHONY: run test test-unit test-integration test-e2e lint format openapi rotate-keys package \
-	reconcile payments-dlq payments-redrive migrate restore-drill bench clean
+	reconcile payments-dlq payments-redrive migrate restore-drill bench clean lock doctor
 
-$(STAMP): requirements.txt requirements-dev.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+# The functions run on Lambda's python3.11 and the locks are resolved for it.
+define check_python
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
+	  echo "make: Python 3.11 is needed (the Lambda runtime and the lock files are 3.11), but" \
+	    "PYTHON='$(PYTHON)' is $$($(PYTHON) --version 2>&1 || echo 'missing')." \
+	    "Install python3.11, or run make PYTHON=/path/to/python3.11." >&2; exit 1; }
+endef
+
+# Locked installs only: every file's hash is checked, wheels only (a source build would fetch
+# its build tools unchecked), no dependency the lock does not name. A venv is rebuilt, not
+# patched, when its lock changes, so it never holds a package the lock has dropped.
+PIP_INSTALL := -m pip install --quiet --disable-pip-version-check --require-hashes \
+	--only-binary :all: --no-deps
+
+$(STAMP): requirements.lock requirements-dev.lock
+	$(check_python)
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python $(PIP_INSTALL) -r requirements-dev.lock
+	$(BIN)/python -m pip check --disable-pip-version-check
 	@touch $(STAMP)
 
 run: $(STAMP)  ## start the whole platform locally on embedded AWS (moto) and print its URLs
 	$(BIN)/python -m chalicelib.local.stack
 
 CHECKOV_STAMP := .venv-checkov/.installed
-$(CHECKOV_STAMP): requirements-checkov.txt
-	@test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
-	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+$(CHECKOV_STAMP): requirements-checkov.lock
+	$(check_python)
+	rm -rf .venv-checkov
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python $(PIP_INSTALL) -r requirements-checkov.lock
+	.venv-checkov/bin/python -m pip check --disable-pip-version-check
 	@touch $(CHECKOV_STAMP)
 
 test: $(STAMP) $(CHECKOV_STAMP)  ## every test: unit, integration (moto), end-to-end (local stack)
@@ -72,8 +92,21 @@ restore-drill: $(STAMP)  ## back up every table on moto, restore it, compare ite
 bench: $(STAMP)  ## cold start, round trips, warm overhead, scale, cost, package size -> docs/BENCHMARKS.md
 	$(BIN)/python bench/run.py $(if $(QUICK),--quick,)
 
+# pip-compile keeps every pin the ranges still allow; UPGRADE=1 takes the newest they allow.
+# The dev lock is constrained by the function's, so tests run the versions that are deployed.
+COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/python -m piptools compile --quiet \
+	--generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+	$(if $(UPGRADE),--upgrade,)
+lock: $(STAMP)  ## re-pin requirements*.lock from the ranges in requirements*.txt (UPGRADE=1: newest allowed)
+	$(COMPILE) -o requirements.lock requirements.txt
+	$(COMPILE) -c requirements.lock -o requirements-dev.lock requirements-dev.txt
+	$(COMPILE) -o requirements-checkov.lock requirements-checkov.txt
+
+doctor:  ## what this machine has for make run / make test, in plain words (needs only python3)
+	@$(PYTHON) infra/doctor.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov .pytest_cache .ruff_cache
 
 .PHONY: smoke rollback
 

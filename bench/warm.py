@@ -47,6 +47,7 @@ class BareDownload:
 
     def __init__(self, verify_token: bool) -> None:
         import boto3
+        from botocore.config import Config
 
         from chalicelib.accounts import keys
         from chalicelib.config import settings
@@ -55,7 +56,10 @@ class BareDownload:
         session = boto3.session.Session()
         self.dynamodb = session.client("dynamodb", region_name=cfg.region,
                                        endpoint_url=cfg.aws_endpoint_url)
-        self.s3 = session.client("s3", region_name=cfg.region, endpoint_url=cfg.aws_endpoint_url)
+        # Signed as the app signs (SigV4): the comparison is of the framework, not the signature.
+        self.s3 = session.client("s3", region_name=cfg.region, endpoint_url=cfg.aws_endpoint_url,
+                                 config=Config(signature_version="s3v4",
+                                               s3={"addressing_style": "path"}))
         self.verify_token = verify_token
         # The parsed public keys, as the app caches them between requests.
         self.public_by_kid = keys.keyset().public_by_kid

@@ -13,6 +13,7 @@ The generator imports the app in the `local` stage environment and never calls A
 """
 from __future__ import annotations
 
+import inspect
 import re
 import sys
 from typing import Any
@@ -179,9 +180,8 @@ def _operation(path: str, view: Any, spec: RouteSpec, components: dict) -> dict:
         "operationId": view.__name__,
         "summary": spec.summary,
     }
-    doc = (view.__doc__ or "").strip()
-    if doc:
-        op["description"] = doc
+    if view.__doc__ and view.__doc__.strip():
+        op["description"] = view.__doc__
     if spec.tags:
         op["tags"] = list(spec.tags)
     params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -247,6 +247,29 @@ def _reachable(roots: set[str], schemas: dict) -> set[str]:
     return seen
 
 
+NULL = {"type": "null"}
+
+
+def _canonical(node: Any) -> Any:
+    """`node` in one form under every msgspec release the requirements allow: descriptions
+    normalised by `inspect.cleandoc` (they come from docstrings, and msgspec 0.23 cleans them
+    where earlier releases kept their indentation), and `null` last among `anyOf` alternatives
+    (0.18 puts it before a `$ref`)."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "description" and isinstance(value, str):
+                value = inspect.cleandoc(value)
+            elif key == "anyOf" and isinstance(value, list):
+                value = [item for item in value if item != NULL] + \
+                        [item for item in value if item == NULL]
+            out[key] = _canonical(value)
+        return out
+    if isinstance(node, list):
+        return [_canonical(item) for item in node]
+    return node
+
+
 def build(app: Any) -> dict:
     """The OpenAPI document (a plain dict) of every route `app` serves."""
     routes = _routes(app)
@@ -273,7 +296,7 @@ def build(app: Any) -> dict:
     schemas = {name: components[name] for name in sorted(used)}
     tags = sorted({tag for _, _, _, spec in routes for tag in spec.tags})
 
-    return {
+    return _canonical({
         "openapi": "3.1.0",
         "info": {
             "title": "Paid-resources platform API",
@@ -290,7 +313,7 @@ def build(app: Any) -> dict:
                 "description": "Access token from /auth/login or /auth/refresh"}},
             "schemas": schemas,
         },
-    }
+    })
 
 
 class _Dumper(yaml.SafeDumper):

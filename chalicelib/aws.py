@@ -112,15 +112,32 @@ def client(service: str) -> Any:
         if found is None:
             if service not in SERVICES:
                 raise ValueError(f"{service!r} is not in chalicelib.aws.SERVICES")
-            from botocore.config import Config
-
             cfg = settings()
             found = botocore_session().create_client(
                 service, region_name=cfg.region, endpoint_url=cfg.aws_endpoint_url,
-                config=Config(retries={"mode": "standard", "max_attempts": 3},
-                              connect_timeout=3, read_timeout=10))
+                config=client_config(service, cfg.aws_endpoint_url))
             _clients[service] = found
     return found
+
+
+def client_config(service: str, endpoint_url: str | None) -> Any:
+    """How the app's client for `service` talks to AWS, or to the local endpoint.
+
+    S3 signs with Signature Version 4: without `signature_version` botocore presigns with
+    SigV2, which S3 refuses for every bucket made since June 2020. On AWS it addresses the
+    regional virtual-hosted endpoint (`<bucket>.s3.<region>.amazonaws.com`): a new bucket
+    answers there at once, where the global endpoint redirects for a while, and a browser's
+    presigned POST would not follow the redirect. Path style only against a local endpoint,
+    whose host name has no bucket subdomains."""
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3,
+                    read_timeout=10)
+    if service == "s3":
+        config = config.merge(Config(signature_version="s3v4", s3={
+            "addressing_style": "path" if endpoint_url else "virtual",
+            "us_east_1_regional_endpoint": "regional"}))
+    return config
 
 
 _queue_urls: dict[str, str] = {}

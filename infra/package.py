@@ -1,4 +1,8 @@
 """`make package`: `chalice package` with the merge template, then the zip rewritten:
+- built from the function's lock file (requirements.lock: exact versions, hashes checked),
+  never from the ranges in requirements.txt: Chalice reads `requirements.txt` from the project
+  directory, so it packages a copy of the project whose requirements.txt is the lock, and the
+  zip is checked to hold exactly the lock's versions;
 - without the libraries the Lambda Python runtime already provides (boto3, botocore and their
   helpers): they are most of its size and are loaded from the runtime either way;
 - with compiled bytecode beside every module. /var/task is read-only, so a package without
@@ -23,13 +27,14 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# Provided by the AWS Lambda Python 3.11 runtime.
+# Provided by the AWS Lambda Python 3.11 runtime (top-level modules and packages).
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3",
-                    "six.py")
+                    "six")
 
 
 def provided(name: str) -> bool:
-    top = name.split("/", 1)[0]
+    """Whether a zip entry, or a distribution's name, is one the runtime provides."""
+    top = name.split("/", 1)[0].removesuffix(".py")
     base = top.split("-", 1)[0] if top.endswith(".dist-info") else top
     return base in RUNTIME_PROVIDED or base.replace("python_", "") in RUNTIME_PROVIDED
 
@@ -100,18 +105,78 @@ def rewrite(zip_path: Path, runtime: str) -> dict[str, int]:
     return {"before": before, "after": zip_path.stat().st_size, **counts}
 
 
+LOCK = ROOT / "requirements.lock"
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pins(lock_text: str) -> dict[str, str]:
+    """{canonical name: version} of every pin in a lock file."""
+    return {canonical(name): version for name, version in PIN.findall(lock_text)}
+
+
+def project_copy(scratch: Path) -> Path:
+    """The Chalice project as `chalice package` reads it, with the lock as requirements.txt.
+    Chalice's cache of built dependencies (.chalice/deployments, keyed by a hash of the
+    requirements and the app's files) stays the checkout's, so repeated packaging reuses it."""
+    project = scratch / "project"
+    (project / ".chalice").mkdir(parents=True)
+    shutil.copy2(ROOT / "app.py", project / "app.py")
+    shutil.copytree(ROOT / "chalicelib", project / "chalicelib",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for config in (ROOT / ".chalice").glob("*.json"):
+        shutil.copy2(config, project / ".chalice" / config.name)
+    cache = ROOT / ".chalice" / "deployments"
+    cache.mkdir(exist_ok=True)
+    (project / ".chalice" / "deployments").symlink_to(cache, target_is_directory=True)
+    (project / "requirements.txt").write_text(LOCK.read_text(encoding="utf-8"), encoding="utf-8")
+    return project
+
+
+def packaged_versions(zip_path: Path) -> dict[str, str]:
+    """{canonical name: version} of every distribution installed in the zip."""
+    found = {}
+    with zipfile.ZipFile(zip_path) as package:
+        for name in package.namelist():
+            parts = name.split("/")
+            if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "METADATA":
+                meta = package.read(name).decode("utf-8", "replace")
+                fields = dict(line.split(": ", 1) for line in meta.split("\n\n", 1)[0]
+                              .splitlines() if ": " in line)
+                found[canonical(fields["Name"])] = fields["Version"]
+    return found
+
+
+def check_against_lock(zip_path: Path, lock_text: str) -> None:
+    """Refuse a zip whose libraries are not exactly the lock's, less what the runtime provides."""
+    wanted = {name: version for name, version in pins(lock_text).items()
+              if not provided(name.replace("-", "_"))}
+    found = packaged_versions(zip_path)
+    if found != wanted:
+        differ = sorted(f"{name}: lock {wanted.get(name)}, zip {found.get(name)}"
+                        for name in set(wanted) | set(found) if wanted.get(name) != found.get(name))
+        raise SystemExit(f"{zip_path} does not hold the lock's versions: {differ}")
+
+
 def package(stage: str, out: Path) -> Path:
     if out.exists():
         shutil.rmtree(out)
+    out = out.resolve()
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
     # Chalice imports the app with the caller's environment under the stage's: a local
     # shell's LOCAL_MODE would ship the /_local routes, and its endpoint nothing good.
     for local_only in ("LOCAL_MODE", "AWS_ENDPOINT_URL", "STRIPE_API_BASE"):
         env.pop(local_only, None)
     chalice = Path(sys.executable).with_name("chalice")
-    subprocess.run([str(chalice), "package", "--stage", stage, "--merge-template",  # noqa: S603
-                    "infra/app-merge.yaml", str(out)], cwd=ROOT, env=env, check=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        subprocess.run([str(chalice), "package", "--stage", stage,  # noqa: S603
+                        "--merge-template", str(ROOT / "infra" / "app-merge.yaml"), str(out)],
+                       cwd=project_copy(Path(scratch)), env=env, check=True)
     done = rewrite(out / "deployment.zip", runtime_version(out / "sam.yaml"))
+    check_against_lock(out / "deployment.zip", LOCK.read_text(encoding="utf-8"))
     print(f"deployment.zip: {done['before'] / 1e6:.1f} MB -> {done['after'] / 1e6:.1f} MB "
           f"without the libraries the Lambda runtime provides, with bytecode for "
           f"{done['compiled']} modules ({done['not_compilable']} not compilable, left as source)")

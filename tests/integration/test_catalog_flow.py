@@ -405,5 +405,4 @@ def test_a_verified_cover_is_served_as_a_presigned_url(api, creator, pump, admin
     upload(api, pump, token, resource["id"], data=PNG_BYTES, content_type="image/png",
            purpose="cover", filename="cover.png")
     public = api.get(f"/resources/{resource['id']}").body["resource"]
-    assert public["cover_url"] and "Signature" in public["cover_url"] or \
-        "X-Amz-Signature" in public["cover_url"]
+    assert public["cover_url"] and "X-Amz-Signature=" in public["cover_url"]

@@ -1,6 +1,7 @@
 """The OpenAPI generator on a small app of its own: what each part of a RouteSpec becomes."""
 from __future__ import annotations
 
+import inspect
 from typing import Annotated
 
 import msgspec
@@ -29,6 +30,13 @@ class Thing(msgspec.Struct):
 class Things(msgspec.Struct):
     items: list[Thing]
     next_cursor: str | None
+
+
+class Gadget(msgspec.Struct):
+    """A thing with parts: the first line,
+        and an indented continuation, as a docstring wraps."""
+
+    part: Thing | None
 
 
 def make_app(*, duplicate: bool = False) -> Chalice:
@@ -61,6 +69,12 @@ def make_app(*, duplicate: bool = False) -> Chalice:
     @local.route("/_local/keys", "GET", role=ANYONE, response="Jwks", summary="Keys")
     def local_keys(ctx):
         pass
+
+    @api.route("/gadgets/{gadget_id}", "GET", role=ANYONE, tags=("things",), response=Gadget,
+               summary="One gadget")
+    def gadget(ctx, gadget_id):
+        """One gadget,
+            whatever its parts."""
 
     if duplicate:
         @api.route("/other", "GET", role=ANYONE, summary="Same name")
@@ -158,6 +172,17 @@ def test_every_ref_resolves_and_error_envelope_is_shared(doc):
     body = schemas["ErrorBody"]
     assert body["properties"] == {"code": {"type": "string"}, "message": {"type": "string"},
                                   "details": {"type": "object"}}
+
+
+def test_descriptions_and_nullable_refs_have_one_form_whatever_the_msgspec_release(doc):
+    # msgspec 0.23 dedents docstrings and puts null last; 0.18 did neither.
+    schema = doc["components"]["schemas"]["Gadget"]
+    assert schema["description"] == inspect.cleandoc(Gadget.__doc__)
+    assert "\n    " not in schema["description"]
+    assert schema["properties"]["part"]["anyOf"] == [
+        {"$ref": "#/components/schemas/Thing"}, {"type": "null"}]
+    assert doc["paths"]["/gadgets/{gadget_id}"]["get"]["description"] == \
+        "One gadget,\nwhatever its parts."
 
 
 def test_render_is_deterministic_yaml_of_the_document(doc):

@@ -60,3 +60,25 @@ def test_only_the_apps_services_are_listed(sessions):
 def test_a_client_for_a_service_the_app_does_not_use_is_refused_by_name():
     with pytest.raises(ValueError, match="'ec2' is not in chalicelib.aws.SERVICES"):
         aws.client("ec2")
+
+
+def presigned_get(region: str, endpoint_url: str | None) -> str:
+    client = aws.botocore_session().create_client(
+        "s3", region_name=region, endpoint_url=endpoint_url, aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret", config=aws.client_config("s3", endpoint_url))
+    return client.generate_presigned_url("get_object", Params={"Bucket": "paidres-prod-uploads",
+                                                               "Key": "a/b.pdf"}, ExpiresIn=60)
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-central-1", "ap-southeast-1"])
+def test_on_aws_s3_links_are_sigv4_on_the_regional_virtual_hosted_endpoint(region):
+    url = presigned_get(region, None)
+    assert url.startswith(f"https://paidres-prod-uploads.s3.{region}.amazonaws.com/a/b.pdf?")
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url
+    assert f"%2F{region}%2Fs3%2Faws4_request" in url
+
+
+def test_against_a_local_endpoint_s3_links_are_path_style_and_sigv4():
+    url = presigned_get("us-east-1", "http://127.0.0.1:5000")
+    assert url.startswith("http://127.0.0.1:5000/paidres-prod-uploads/a/b.pdf?")
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url

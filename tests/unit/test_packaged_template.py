@@ -101,3 +101,32 @@ def test_no_iam_policy_of_the_package_grants_wildcard_actions(packaged):
         actions = statement.get("Action", [])
         actions = [actions] if isinstance(actions, str) else actions
         assert all(a != "*" and not a.endswith(":*") for a in actions), (name, statement)
+
+
+
+@pytest.fixture(scope="module")
+def packager():
+    """infra/package.py, the module `make package` runs."""
+    sys.path.insert(0, str(ROOT / "infra"))
+    import package
+
+    return package
+
+
+def test_the_zip_holds_exactly_the_function_locks_versions(packaged, packager):
+    pinned = packager.pins((ROOT / "requirements.lock").read_text(encoding="utf-8"))
+    wanted = {name: version for name, version in pinned.items()
+              if not packager.provided(name.replace("-", "_"))}
+    assert packager.packaged_versions(packaged["zip"]) == wanted
+    assert {"msgspec", "pynamodb", "stripe", "aws-lambda-powertools"} <= set(wanted)
+
+
+def test_a_zip_with_a_version_the_lock_does_not_pin_is_refused(tmp_path, packager):
+    import zipfile
+
+    zip_path = tmp_path / "deployment.zip"
+    with zipfile.ZipFile(zip_path, "w") as built:
+        built.writestr("msgspec-0.1.0.dist-info/METADATA",
+                       "Metadata-Version: 2.1\nName: msgspec\nVersion: 0.1.0\n\nbody")
+    with pytest.raises(SystemExit, match="msgspec: lock"):
+        packager.check_against_lock(zip_path, "msgspec==0.23.0 \\\n    --hash=sha256:00\n")
