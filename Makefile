@@ -103,7 +103,7 @@ lock: $(STAMP)  ## re-pin requirements*.lock from the ranges in requirements*.tx
 	$(COMPILE) -o requirements-checkov.lock requirements-checkov.txt
 
 doctor:  ## what this machine has for make run / make test, in plain words (needs only python3)
-	@$(PYTHON) infra/doctor.py
+	@PYTHON="$(PYTHON)" $(or $(shell command -v python3),$(PYTHON)) infra/doctor.py
 
 clean:
 	rm -rf $(VENV) .venv-checkov .pytest_cache .ruff_cache
