@@ -46,7 +46,18 @@ $(CHECKOV_STAMP): requirements-checkov.lock
 	.venv-checkov/bin/python -m pip check --disable-pip-version-check
 	@touch $(CHECKOV_STAMP)
 
-test: $(STAMP) $(CHECKOV_STAMP)  ## every test: unit, integration (moto), end-to-end (local stack)
+# LocalStack's S3, which checks SigV4 signatures, expiry and POST policies where moto checks
+# nothing, for the end-to-end tests of presigned requests (tests/e2e/test_real_s3.py).
+LOCALSTACK_STAMP := .venv-localstack/.installed
+$(LOCALSTACK_STAMP): requirements-localstack.lock
+	$(check_python)
+	rm -rf .venv-localstack
+	$(PYTHON) -m venv .venv-localstack
+	.venv-localstack/bin/python $(PIP_INSTALL) -r requirements-localstack.lock
+	.venv-localstack/bin/python -m pip check --disable-pip-version-check
+	@touch $(LOCALSTACK_STAMP)
+
+test: $(STAMP) $(CHECKOV_STAMP) $(LOCALSTACK_STAMP)  ## every test: unit, integration (moto), end-to-end (local stack, LocalStack's S3)
 	$(BIN)/python -m pytest
 
 test-unit: $(STAMP)
@@ -55,7 +66,7 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
 
-test-e2e: $(STAMP)
+test-e2e: $(STAMP) $(LOCALSTACK_STAMP)
 	$(BIN)/python -m pytest tests/e2e
 
 lint: $(STAMP)
@@ -101,12 +112,13 @@ lock: $(STAMP)  ## re-pin requirements*.lock from the ranges in requirements*.tx
 	$(COMPILE) -o requirements.lock requirements.txt
 	$(COMPILE) -c requirements.lock -o requirements-dev.lock requirements-dev.txt
 	$(COMPILE) -o requirements-checkov.lock requirements-checkov.txt
+	$(COMPILE) -o requirements-localstack.lock requirements-localstack.txt
 
 doctor:  ## what this machine has for make run / make test, in plain words (needs only python3)
 	@PYTHON="$(PYTHON)" $(or $(shell command -v python3),$(PYTHON)) infra/doctor.py
 
 clean:
-	rm -rf $(VENV) .venv-checkov .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov .venv-localstack .pytest_cache .ruff_cache
 
 .PHONY: smoke rollback
 

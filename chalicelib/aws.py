@@ -4,7 +4,8 @@ Nothing here runs at import: moto must be active before the first client exists,
 that never touches SQS should not pay for an SQS client. One session matters for cold starts:
 each new botocore session loads its data files again (about 50 ms), and PynamoDB would
 otherwise make one per model. The endpoint comes from `AWS_ENDPOINT_URL` (set by the local
-stack to the embedded moto server, unset on AWS).
+stack to the embedded moto server, unset on AWS), or for one service from
+`AWS_ENDPOINT_URL_<SERVICE>`, as botocore names them.
 
 The session's data loader knows which services the app uses (SERVICES). botocore's own
 loader, to check a service name, first lists every service it has data for (~400 directories
@@ -113,9 +114,10 @@ def client(service: str) -> Any:
             if service not in SERVICES:
                 raise ValueError(f"{service!r} is not in chalicelib.aws.SERVICES")
             cfg = settings()
+            endpoint = cfg.endpoint_url(service)
             found = botocore_session().create_client(
-                service, region_name=cfg.region, endpoint_url=cfg.aws_endpoint_url,
-                config=client_config(service, cfg.aws_endpoint_url))
+                service, region_name=cfg.region, endpoint_url=endpoint,
+                config=client_config(service, endpoint))
             _clients[service] = found
     return found
 

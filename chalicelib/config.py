@@ -41,6 +41,9 @@ class Settings:
     stage: str
     region: str
     aws_endpoint_url: str | None
+    # (service, URL) for each AWS_ENDPOINT_URL_<SERVICE> set, botocore's names: one service
+    # elsewhere than the rest (the real-S3 tests run S3 and SQS on LocalStack).
+    service_endpoint_urls: tuple[tuple[str, str], ...]
     local_mode: bool
     users_table: str
     auth_table: str
@@ -75,6 +78,11 @@ class Settings:
     storefront_url: str
     secrets_cache_seconds: int
 
+    def endpoint_url(self, service: str) -> str | None:
+        """Where `service`'s client sends requests: its own endpoint, the shared one, or None
+        (AWS's)."""
+        return dict(self.service_endpoint_urls).get(service, self.aws_endpoint_url)
+
     @classmethod
     def from_env(cls, env: dict) -> "Settings":
         def req(name: str) -> str:
@@ -95,6 +103,9 @@ class Settings:
             stage=req("STAGE"),
             region=region,
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            service_endpoint_urls=tuple(sorted(
+                (name[len("AWS_ENDPOINT_URL_"):].lower(), value) for name, value in env.items()
+                if name.startswith("AWS_ENDPOINT_URL_") and value)),
             local_mode=_flag(env.get("LOCAL_MODE")),
             users_table=req("USERS_TABLE"),
             auth_table=req("AUTH_TABLE"),

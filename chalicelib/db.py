@@ -42,7 +42,7 @@ def table_meta(setting: str) -> type:
     class Meta:
         table_name = getattr(cfg, setting)
         region = cfg.region
-        host = cfg.aws_endpoint_url
+        host = cfg.endpoint_url("dynamodb")
         max_retry_attempts = 3
         connect_timeout_seconds = 3
         read_timeout_seconds = 10
@@ -60,7 +60,7 @@ def connection() -> Any:
         from pynamodb.connection import Connection
 
         cfg = settings()
-        _connection = Connection(region=cfg.region, host=cfg.aws_endpoint_url)
+        _connection = Connection(region=cfg.region, host=cfg.endpoint_url("dynamodb"))
     return _connection
 
 

@@ -20,9 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WANTED_PYTHON = (3, 11)
 LOCKS = {"requirements.txt": "requirements.lock", "requirements-dev.txt": "requirements-dev.lock",
-         "requirements-checkov.txt": "requirements-checkov.lock"}
+         "requirements-checkov.txt": "requirements-checkov.lock",
+         "requirements-localstack.txt": "requirements-localstack.lock"}
 VENVS = {".venv": ("requirements.lock", "requirements-dev.lock"),
-         ".venv-checkov": ("requirements-checkov.lock",)}
+         ".venv-checkov": ("requirements-checkov.lock",),
+         ".venv-localstack": ("requirements-localstack.lock",)}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)\s*\\?$", re.MULTILINE)
 MIN_FREE_GB = 3  # the two virtualenvs, pip's cache and a packaged zip, with room to spare
 API_PORT = int(os.environ.get("API_PORT") or 8000)

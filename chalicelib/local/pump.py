@@ -277,13 +277,15 @@ class EventPump:
     round at a time (`poll_once`, for tests).
 
     Like `chalice deploy`, it wires the notifications of every bucket an `@app.on_s3_event`
-    handler names, and of no other; `endpoint_url` is the moto server's.
+    handler names, and of no other; `endpoint_url` is the moto server's, and `endpoints` names
+    a service served elsewhere (as AWS_ENDPOINT_URL_<SERVICE> does for the app's clients).
     """
 
     def __init__(self, app: Chalice, module: ModuleType, region: str,
                  endpoint_url: str | None = None, *,
                  config: Config | None = None, retry_delay_seconds: int | None = None,
-                 stop_event: threading.Event | None = None) -> None:
+                 stop_event: threading.Event | None = None,
+                 endpoints: dict[str, str] | None = None) -> None:
         import boto3
         from botocore.config import Config as BotoConfig
 
@@ -296,10 +298,11 @@ class EventPump:
         session = boto3.session.Session()
         # Reads must outlast a long poll; the poll itself is short so stopping is quick.
         boto = BotoConfig(retries={"mode": "standard", "max_attempts": 2}, read_timeout=20)
-        self.sqs = session.client("sqs", region_name=region, endpoint_url=endpoint_url,
-                                  config=boto)
-        self.s3 = session.client("s3", region_name=region, endpoint_url=endpoint_url,
-                                 config=boto)
+        endpoints = endpoints or {}
+        self.sqs = session.client("sqs", region_name=region, config=boto,
+                                  endpoint_url=endpoints.get("sqs", endpoint_url))
+        self.s3 = session.client("s3", region_name=region, config=boto,
+                                 endpoint_url=endpoints.get("s3", endpoint_url))
         self._sources: list[_Source] | None = None
         self._threads: list[threading.Thread] = []
 

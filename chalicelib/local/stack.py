@@ -142,7 +142,8 @@ class Stack:
 
         cfg = settings()
         self.pump = EventPump(app_module.app, app_module, cfg.region, endpoint, config=config,
-                              retry_delay_seconds=_int_env("PUMP_RETRY_DELAY_SECONDS"))
+                              retry_delay_seconds=_int_env("PUMP_RETRY_DELAY_SECONDS"),
+                              endpoints=dict(cfg.service_endpoint_urls))
         self.pump.start()
 
     def stop(self) -> None:
@@ -168,7 +169,7 @@ def _configure_logging() -> None:
 
 def _print_banner(api_url: str, storefront_url: str, endpoint: str, stripe_url: str,
                   admin: Account, demo: list[Account], webhook_secret: str,
-                  seconds: float) -> None:
+                  seconds: float, elsewhere: tuple[tuple[str, str], ...] = ()) -> None:
     lines = [
         "",
         "paidres local stack (everything in memory; gone on exit)",
@@ -176,6 +177,7 @@ def _print_banner(api_url: str, storefront_url: str, endpoint: str, stripe_url: 
         f"  Storefront:     {storefront_url}",
         f"  Mail outbox:    {api_url}/_local/outbox",
         f"  AWS (moto):     {endpoint}",
+        *(f"  {service.upper() + ' (elsewhere):':<15} {url}" for service, url in elsewhere),
         f"  Stripe (local): {stripe_url}",
         *(f"  {a.label + ':':<15} {a.email} / {a.password}" for a in (admin, *demo)),
         f"  Stripe webhook: {webhook_secret}",
@@ -232,7 +234,7 @@ def main() -> int:
         write_runtime({"api_url": api_url, "aws_endpoint_url": endpoint,
                        "stripe_api_base": stripe_url, "pid": os.getpid()})
         _print_banner(api_url, cfg.storefront_url, endpoint, stripe_url, admin, demo,
-                      webhook_secret, time.monotonic() - started)
+                      webhook_secret, time.monotonic() - started, cfg.service_endpoint_urls)
         while not stop.wait(0.5):
             pass
         print("Stopping...", flush=True)

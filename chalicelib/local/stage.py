@@ -35,8 +35,10 @@ def apply(stage: str = "local", overrides: dict[str, str] | None = None) -> dict
     os.environ.update(env)
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("AWS_REGION", os.environ["AWS_DEFAULT_REGION"])
-    # moto accepts any credentials; real ones must never be used by tests or the local stack.
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+    # Fake credentials: real ones must never be used by tests or the local stack. moto accepts
+    # any; LocalStack (the real-S3 tests) checks signatures made with an unknown key against
+    # the secret `test`, so that is the secret.
+    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")):
         os.environ[name] = value
     os.environ.pop("AWS_SESSION_TOKEN", None)
     os.environ.pop("AWS_PROFILE", None)

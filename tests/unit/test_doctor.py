@@ -9,7 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 FILES = ("infra/doctor.py", "requirements.txt", "requirements-dev.txt",
          "requirements-checkov.txt", "requirements.lock", "requirements-dev.lock",
-         "requirements-checkov.lock")
+         "requirements-checkov.lock", "requirements-localstack.txt",
+         "requirements-localstack.lock")
 
 
 def doctor(root: Path, **env: str) -> subprocess.CompletedProcess:

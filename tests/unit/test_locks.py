@@ -14,7 +14,8 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCKS = {"requirements.txt": "requirements.lock", "requirements-dev.txt": "requirements-dev.lock",
-         "requirements-checkov.txt": "requirements-checkov.lock"}
+         "requirements-checkov.txt": "requirements-checkov.lock",
+         "requirements-localstack.txt": "requirements-localstack.lock"}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)\s*\\?$")
 
 
