@@ -8,10 +8,13 @@ LOCAL_ADMIN_EMAIL / LOCAL_ADMIN_PASSWORD (generated when unset), STRIPE_WEBHOOK_
 (generated when unset; events are signed with the first of a comma-separated list),
 STRIPE_PORT (the local Stripe stand-in's port; a free one when unset), STRIPE_SECRET_KEY
 (sk_test_local when unset), PUMP_RETRY_DELAY_SECONDS (failed messages come back after this
-many seconds instead of the queue's visibility timeout). The app talks to the local Stripe
-stand-in (`chalicelib.local.stripe_standin`) through STRIPE_API_BASE, always set to it; the
-stand-in signs its events and posts them to `<API URL>/webhooks/stripe`. Everything lives in
-memory and is gone when the process ends. The last line printed is `Ready: <API URL>`.
+many seconds instead of the queue's visibility timeout), LOCAL_STACK_FILE (where the stack
+says where its pieces are; `.local/stack.json`, which the make targets read, when unset),
+AWS_ENDPOINT_URL_<SERVICE> (one service on another endpoint than moto). The app talks to the
+local Stripe stand-in (`chalicelib.local.stripe_standin`) through STRIPE_API_BASE, always set
+to it; the stand-in signs its events and posts them to `<API URL>/webhooks/stripe`.
+Everything lives in memory and is gone when the process ends. The last line printed is
+`Ready: <API URL>`.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from chalicelib.local import stage
@@ -51,7 +55,7 @@ def _int_env(name: str) -> int | None:
     return int(raw) if raw else None
 
 
-RUNTIME = stage.ROOT / ".local" / "stack.json"
+RUNTIME = Path(os.environ.get("LOCAL_STACK_FILE") or stage.ROOT / ".local" / "stack.json")
 
 
 def write_runtime(info: dict) -> None:

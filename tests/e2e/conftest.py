@@ -185,11 +185,13 @@ def localstack(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def real_s3_stack(localstack):
+def real_s3_stack(localstack, tmp_path_factory):
     """The local stack with S3, and the queue S3 notifies, on LocalStack; the rest on moto.
     Download links live 5 seconds and files above 1 MiB go multipart, so a test can see a
     link expire and send a multipart upload in seconds."""
     with running_stack({"AWS_ENDPOINT_URL_S3": localstack, "AWS_ENDPOINT_URL_SQS": localstack,
                         "DOWNLOAD_URL_SECONDS": "5",
+                        # .local/stack.json stays the other stack's (make smoke, ops).
+                        "LOCAL_STACK_FILE": str(tmp_path_factory.mktemp("s3") / "stack.json"),
                         "MULTIPART_THRESHOLD_BYTES": str(1024 * 1024)}) as running:
         yield running
