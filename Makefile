@@ -16,7 +16,7 @@ STAGE ?= dev
 define check_python
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
 	  echo "make: Python 3.11 is needed (the Lambda runtime and the lock files are 3.11), but" \
-	    "PYTHON='$(PYTHON)' is $$($(PYTHON) --version 2>&1 || echo 'missing')." \
+	    "PYTHON='$(PYTHON)' is $$($(PYTHON) --version 2>/dev/null || echo 'not a Python that runs')." \
 	    "Install python3.11, or run make PYTHON=/path/to/python3.11." >&2; exit 1; }
 endef
 
@@ -26,36 +26,31 @@ endef
 PIP_INSTALL := -m pip install --quiet --disable-pip-version-check --require-hashes \
 	--only-binary :all: --no-deps
 
-$(STAMP): requirements.lock requirements-dev.lock
+# $(call locked_venv,DIR,LOCK): DIR built anew from LOCK, stamped DIR/.installed.
+define locked_venv
 	$(check_python)
-	rm -rf $(VENV)
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python $(PIP_INSTALL) -r requirements-dev.lock
-	$(BIN)/python -m pip check --disable-pip-version-check
-	@touch $(STAMP)
+	rm -rf $(1)
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python $(PIP_INSTALL) -r $(2)
+	$(1)/bin/python -m pip check --disable-pip-version-check
+	@touch $(1)/.installed
+endef
+
+$(STAMP): requirements.lock requirements-dev.lock
+	$(call locked_venv,$(VENV),requirements-dev.lock)
 
 run: $(STAMP)  ## start the whole platform locally on embedded AWS (moto) and print its URLs
 	$(BIN)/python -m chalicelib.local.stack
 
 CHECKOV_STAMP := .venv-checkov/.installed
 $(CHECKOV_STAMP): requirements-checkov.lock
-	$(check_python)
-	rm -rf .venv-checkov
-	$(PYTHON) -m venv .venv-checkov
-	.venv-checkov/bin/python $(PIP_INSTALL) -r requirements-checkov.lock
-	.venv-checkov/bin/python -m pip check --disable-pip-version-check
-	@touch $(CHECKOV_STAMP)
+	$(call locked_venv,.venv-checkov,requirements-checkov.lock)
 
 # LocalStack's S3, which checks SigV4 signatures, expiry and POST policies where moto checks
 # nothing, for the end-to-end tests of presigned requests (tests/e2e/test_real_s3.py).
 LOCALSTACK_STAMP := .venv-localstack/.installed
 $(LOCALSTACK_STAMP): requirements-localstack.lock
-	$(check_python)
-	rm -rf .venv-localstack
-	$(PYTHON) -m venv .venv-localstack
-	.venv-localstack/bin/python $(PIP_INSTALL) -r requirements-localstack.lock
-	.venv-localstack/bin/python -m pip check --disable-pip-version-check
-	@touch $(LOCALSTACK_STAMP)
+	$(call locked_venv,.venv-localstack,requirements-localstack.lock)
 
 test: $(STAMP) $(CHECKOV_STAMP) $(LOCALSTACK_STAMP)  ## every test: unit, integration (moto), end-to-end (local stack, LocalStack's S3)
 	$(BIN)/python -m pytest

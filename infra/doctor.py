@@ -75,12 +75,13 @@ def _specifier_class():
     return Requirement
 
 
-def _requirements(name: str) -> list[str]:
+def requirement_lines(name: str, root: Path = ROOT) -> list[str]:
+    """The requirement lines of a requirements file, following `-r` includes."""
     lines = []
-    for line in (ROOT / name).read_text(encoding="utf-8").splitlines():
+    for line in (root / name).read_text(encoding="utf-8").splitlines():
         line = line.split("#", 1)[0].strip()
         if line.startswith("-r "):
-            lines += _requirements(line[3:].strip())
+            lines += requirement_lines(line[3:].strip(), root)
         elif line:
             lines.append(line)
     return lines
@@ -98,7 +99,7 @@ def check_locks() -> None:
             continue
         pins = {_canonical(n): v for n, v in PIN.findall((ROOT / lock).read_text("utf-8"))}
         stale = []
-        for line in _requirements(source):
+        for line in requirement_lines(source):
             if requirement is None:
                 name, spec = re.split(r"[<>=!~\[; ]", line, maxsplit=1)[0], None
             else:

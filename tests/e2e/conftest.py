@@ -108,17 +108,21 @@ def stack():
         yield running
 
 
-@pytest.fixture(scope="session")
-def api(stack):
-    """A requests session bound to the stack's base URL: `api.get("/health")`."""
+def api_session(base_url: str, timeout: float = 10):
+    """A requests session bound to `base_url`: `api.get("/health")`."""
     import requests
 
     class Api(requests.Session):
         def request(self, method, url, *args, **kwargs):
-            kwargs.setdefault("timeout", 10)
-            return super().request(method, stack.base_url + url, *args, **kwargs)
+            kwargs.setdefault("timeout", timeout)
+            return super().request(method, base_url + url, *args, **kwargs)
 
-    with Api() as session:
+    return Api()
+
+
+@pytest.fixture(scope="session")
+def api(stack):
+    with api_session(stack.base_url) as session:
         yield session
 
 

@@ -16,6 +16,7 @@ import uuid
 import pytest
 import requests
 
+from tests.e2e.conftest import api_session
 from tests.e2e.flows import PASSWORD, new_creator, send_file, token_for
 from tests.support import eventually
 
@@ -27,12 +28,8 @@ BOOK = b"%PDF-1.7\n% real S3 " + uuid.uuid4().hex.encode() + b"\n%%EOF\n"
 
 @pytest.fixture(scope="module")
 def api(real_s3_stack):
-    class Api(requests.Session):
-        def request(self, method, url, *args, **kwargs):
-            kwargs.setdefault("timeout", 20)
-            return super().request(method, real_s3_stack.base_url + url, *args, **kwargs)
-
-    with Api() as session:
+    """The API of the stack whose S3 is LocalStack's (this module's, not the session's)."""
+    with api_session(real_s3_stack.base_url, timeout=20) as session:
         yield session
 
 

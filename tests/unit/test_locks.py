@@ -21,14 +21,10 @@ PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)\s*\\?$")
 
 def ranges(name: str) -> list[Requirement]:
     """The requirements of a requirements file, following `-r` includes."""
-    found = []
-    for line in (ROOT / name).read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line.startswith("-r "):
-            found += ranges(line[3:].strip())
-        elif line:
-            found.append(Requirement(line))
-    return found
+    sys.path.insert(0, str(ROOT / "infra"))
+    from doctor import requirement_lines
+
+    return [Requirement(line) for line in requirement_lines(name)]
 
 
 def lock(name: str) -> dict[str, tuple[str, int]]:
