@@ -33,7 +33,7 @@ problems: list[str] = []
 
 
 def say(status: str, what: str, words: str) -> None:
-    print(f"{status:<6}{what:<15}{words}")
+    print(f"{status:<6}{what:<18}{words}")
     if status == "FAIL":
         problems.append(what)
 
@@ -137,7 +137,8 @@ def check_venvs() -> None:
             continue
         installed = {_canonical(n): v for n, v in PIN.findall(listed)}
         pinned = {_canonical(n): v for n, v in PIN.findall((ROOT / locks[-1]).read_text("utf-8"))}
-        extra = sorted(set(installed) - set(pinned))
+        # `python -m venv` brings pip and setuptools of its own where a lock leaves them out.
+        extra = sorted(set(installed) - set(pinned) - {"pip", "setuptools"})
         differ = sorted(n for n in pinned if installed.get(n) != pinned[n])
         if extra or differ:
             say("note", venv, f"differs from {locks[-1]} (extra: {extra or 'none'}; other "
