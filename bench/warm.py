@@ -74,7 +74,7 @@ class BareDownload:
         claims = jwt.decode(token, key=self.public_by_kid[header["kid"]], algorithms=["EdDSA"],
                             audience=self.cfg.jwt_audience, issuer=self.cfg.jwt_issuer,
                             options={"require": ["iss", "aud", "sub", "roles", "exp", "iat",
-                                                 "jti"]}, leeway=5)
+                                                 "nbf", "jti"]}, leeway=5)
         return claims["sub"]
 
     def __call__(self, event: dict, context: Any) -> dict:

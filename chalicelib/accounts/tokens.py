@@ -22,7 +22,7 @@ from chalicelib.accounts.keys import ALGORITHM, keyset, verifying_keys
 from chalicelib.config import settings
 from chalicelib.errors import Unauthenticated
 
-REQUIRED_CLAIMS = ["iss", "aud", "sub", "roles", "exp", "iat", "jti"]
+REQUIRED_CLAIMS = ["iss", "aud", "sub", "roles", "exp", "iat", "nbf", "jti"]
 
 
 class InvalidToken(Unauthenticated):
@@ -38,7 +38,7 @@ def issue_access_token(user_id: str, roles: list[str] | set[str] | frozenset[str
     issued = int(now if now is not None else time.time())
     ttl = cfg.access_token_seconds
     claims = {"iss": cfg.jwt_issuer, "aud": cfg.jwt_audience, "sub": user_id,
-              "roles": sorted(roles), "iat": issued, "exp": issued + ttl,
+              "roles": sorted(roles), "iat": issued, "nbf": issued, "exp": issued + ttl,
               "jti": uuid.uuid4().hex}
     import jwt
 
@@ -48,6 +48,7 @@ def issue_access_token(user_id: str, roles: list[str] | set[str] | frozenset[str
 
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]+$")
+# Clock skew forgiven on exp, iat and nbf; the contract allows at most 30 s.
 LEEWAY_SECONDS = 5
 
 
@@ -72,8 +73,8 @@ def _json_object(raw: bytes) -> dict:
 
 def verify_access_token(token: str, now: float | None = None) -> dict:
     """The claims of a valid access token; InvalidToken for anything else: another algorithm
-    (none, HS256...), an unknown key, a bad signature, a missing claim, another issuer or
-    audience, an expired token."""
+    (none, HS256...), an unknown key, a bad signature, a `crit` header, a missing claim,
+    another issuer or audience, an expired token or one not yet valid (iat or nbf ahead)."""
     from cryptography.exceptions import InvalidSignature
 
     cfg = settings()
@@ -81,7 +82,9 @@ def verify_access_token(token: str, now: float | None = None) -> dict:
     if len(parts) != 3:
         raise InvalidToken()
     header = _json_object(_segment(parts[0]))
-    if header.get("alg") != ALGORITHM or not isinstance(header.get("kid"), str):
+    # RFC 7515 4.1.11: extensions listed in `crit` must be understood, and none is here.
+    if header.get("alg") != ALGORITHM or not isinstance(header.get("kid"), str) or \
+            "crit" in header:
         raise InvalidToken()
     public = verifying_keys(header["kid"]).public_by_kid.get(header["kid"])
     if public is None:
@@ -98,12 +101,12 @@ def verify_access_token(token: str, now: float | None = None) -> dict:
     if claims["iss"] != cfg.jwt_issuer or cfg.jwt_audience not in audiences:
         raise InvalidToken()
     if not all(isinstance(claims[n], int) and not isinstance(claims[n], bool)
-               for n in ("exp", "iat")):
+               for n in ("exp", "iat", "nbf")):
         raise InvalidToken()
     current = now if now is not None else time.time()
     if current > claims["exp"] + LEEWAY_SECONDS:
         raise InvalidToken("The access token has expired.", code="token_expired")
-    if claims["iat"] > current + LEEWAY_SECONDS:
+    if claims["iat"] > current + LEEWAY_SECONDS or claims["nbf"] > current + LEEWAY_SECONDS:
         raise InvalidToken()
     roles = claims["roles"]
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):

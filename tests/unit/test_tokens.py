@@ -28,7 +28,7 @@ def good_claims(**over) -> dict:
     cfg = settings()
     now = int(time.time())
     claims = {"iss": cfg.jwt_issuer, "aud": cfg.jwt_audience, "sub": "user-1",
-              "roles": ["buyer"], "iat": now, "exp": now + 300, "jti": "j1"}
+              "roles": ["buyer"], "iat": now, "nbf": now, "exp": now + 300, "jti": "j1"}
     claims.update(over)
     return claims
 
@@ -37,6 +37,14 @@ def sign(claims: dict, kid: str | None = None, private=None) -> str:
     ks = keys.keyset()
     return jwt.encode(claims, private or ks.private, algorithm="EdDSA",
                       headers={"kid": kid or ks.active_kid})
+
+
+def sign_with_header(claims: dict, **header) -> str:
+    """Signed with the active key by hand: PyJWT refuses to make some headers (a `crit`)."""
+    ks = keys.keyset()
+    unsigned = forge({"alg": "EdDSA", "typ": "JWT", "kid": ks.active_kid, **header},
+                     claims).rsplit(".", 1)[0]
+    return f"{unsigned}.{b64(ks.private.sign(unsigned.encode()))}"
 
 
 def test_an_issued_token_verifies_and_carries_every_required_claim(aws):
@@ -161,3 +169,48 @@ def test_a_token_pyjwt_signs_with_the_active_key_is_accepted(aws):
 def test_malformed_tokens_are_refused(aws, garbage):
     with pytest.raises(tokens.InvalidToken):
         tokens.verify_access_token(garbage)
+
+
+def test_a_validly_signed_token_not_yet_valid_is_refused(aws):
+    now = int(time.time())
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify_access_token(sign(good_claims(nbf=now + 3600)))
+
+
+def test_a_token_without_nbf_is_refused(aws):
+    claims = good_claims()
+    del claims["nbf"]
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify_access_token(sign(claims))
+
+
+@pytest.mark.parametrize("claim", ["iat", "nbf"])
+def test_clock_skew_is_forgiven_up_to_30_seconds_and_no_more(aws, claim):
+    now = int(time.time())
+    assert tokens.LEEWAY_SECONDS <= 30
+    assert tokens.verify_access_token(sign(good_claims(**{claim: now + tokens.LEEWAY_SECONDS})),
+                                      now=now)
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify_access_token(sign(good_claims(**{claim: now + 31})), now=now)
+
+
+def test_an_expired_token_past_the_leeway_is_refused(aws):
+    now = int(time.time())
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify_access_token(sign(good_claims(iat=now - 600, nbf=now - 600, exp=now - 31)),
+                                   now=now)
+
+
+@pytest.mark.parametrize("crit", [["exp"], ["x-unknown"], "b64", []])
+def test_a_crit_header_is_refused_since_no_extension_is_understood(aws, crit):
+    # RFC 7515 4.1.11: a recipient that does not understand a listed extension must reject.
+    token = sign_with_header(good_claims(), crit=crit)
+    assert tokens.verify_access_token(sign_with_header(good_claims()))
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify_access_token(token)
+
+
+def test_issued_tokens_carry_nbf_equal_to_iat(aws):
+    token, _ = tokens.issue_access_token("user-1", {"buyer"})
+    claims = tokens.verify_access_token(token)
+    assert claims["nbf"] == claims["iat"]
