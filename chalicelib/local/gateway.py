@@ -77,6 +77,15 @@ class GatewayRequestHandler(ChaliceRequestHandler):
         self._send_http_response(status, headers, body)
 
 
+class BackloggedServer(ThreadedHTTPServer):
+    """Chalice's threaded server with a real listen backlog: socketserver's default of 5
+    resets connections as soon as a few clients connect at once (a browser alone opens six),
+    before the app sees them."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 def make_server(app: Chalice, config: Config, host: str, port: int) -> LocalDevServer:
     """A threaded local server for `app` on host:port (bound on return, not yet serving)."""
     # What chalice.local.create_local_server does: with one thread per request, the app's
@@ -85,7 +94,7 @@ def make_server(app: Chalice, config: Config, host: str, port: int) -> LocalDevS
         CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
         app.__class__ = CustomLocalChalice
     return LocalDevServer(app, config, host, port, handler_cls=GatewayRequestHandler,
-                          server_cls=ThreadedHTTPServer)
+                          server_cls=BackloggedServer)
 
 
 def chalice_config(stage: str, project_dir: str, config_file: str) -> Config:

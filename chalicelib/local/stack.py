@@ -110,6 +110,8 @@ class Stack:
         """Start the embedded moto server; returns its endpoint URL."""
         from moto.server import ThreadedMotoServer
 
+        serialise_moto_dynamodb()
+
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.moto.start()
         host, bound = self.moto.get_host_and_port()
@@ -160,6 +162,28 @@ class Stack:
             self.pump.stop()
         if self.moto is not None:
             self.moto.stop()
+
+
+_moto_dynamodb_lock = threading.Lock()
+
+
+def serialise_moto_dynamodb() -> None:
+    """One DynamoDB request at a time in the embedded moto server. moto's backend is not
+    thread-safe: concurrent TransactWriteItems fail inside it with "dictionary changed size
+    during iteration" (a 500 that botocore retries, or one a client sees when retries run
+    out). DynamoDB itself serialises conflicting writes; the local stack does it for all."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    call_action = DynamoHandler.call_action
+    if getattr(call_action, "serialised", False):
+        return
+
+    def serialised(self: Any) -> Any:
+        with _moto_dynamodb_lock:
+            return call_action(self)
+
+    serialised.serialised = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = serialised
 
 
 def _configure_logging() -> None:

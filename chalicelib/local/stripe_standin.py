@@ -81,6 +81,12 @@ _REFUND_PARAMS = frozenset({
     "origin", "payment_intent", "reason", "refund_application_fee", "reverse_transfer"})
 
 
+class _BackloggedServer(ThreadingHTTPServer):
+    # socketserver's listen backlog of 5 resets connections under a handful of clients.
+    request_queue_size = 128
+
+
+
 class StandInError(Exception):
     """A request the stand-in refuses, with the HTTP status and the Stripe error it answers."""
 
@@ -341,7 +347,7 @@ class StripeStandIn:
         """Bind and serve from a daemon thread; returns the base URL (`http://host:port`)."""
         if self._server is not None:
             raise RuntimeError("the stand-in is already started")
-        server = ThreadingHTTPServer((host, port), _handler_class(self))
+        server = _BackloggedServer((host, port), _handler_class(self))
         server.daemon_threads = True
         self._server = server
         bound_host, bound_port = server.server_address[:2]
