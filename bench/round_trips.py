@@ -300,8 +300,11 @@ def run(h: Harness, verbose: bool = True) -> dict[str, Any]:
 
         # Download: the access check and the file are one BatchGetItem; counting and logging
         # the download is one transaction.
+        # Every authenticated request also reads the session (chalicelib/accounts/sessions):
+        # one consistent GetItem, so that revocation counts on the next request.
+        session = slot("GetItem", 1, "1 GetItem (session check)")
         measure("POST /me/library/{id}/download",
-                [slot(READS, 1, "1 read"),
+                [session, slot(READS, 1, "1 read"),
                  slot("TransactWriteItems", 1, "1 TransactWriteItems (count + log)")],
                 lambda: http("POST", f"/me/library/{h.owned_resource_id}/download", h.token),
                 notes="writes: the download count and its log entry, one transaction")
@@ -325,7 +328,7 @@ def run(h: Harness, verbose: bool = True) -> dict[str, Any]:
             made.append(rec.reply)
             return rec
 
-        measure("POST /checkout", [slot("BatchGetItem", 1),
+        measure("POST /checkout", [session, slot("BatchGetItem", 1),
                                    slot({"TransactWriteItems", "PutItem"}, 1, "1 write"),
                                    slot("POST /v1/checkout/sessions", 1, "1 Stripe call")],
                 lambda: checkout(tokens[1]), warm=lambda: checkout(tokens[0]),

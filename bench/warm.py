@@ -1,6 +1,7 @@
 """Warm in-process latency of the download route (`POST /me/library/{id}/download` through the
 Chalice app, as Lambda invokes it) against a bare Lambda-style handler making the same AWS
-calls with raw boto3 against the same moto server: one BatchGetItem (entitlement and resource),
+calls with raw boto3 against the same moto server: one consistent GetItem (the session check
+every authenticated request makes), one BatchGetItem (entitlement and resource),
 one TransactWriteItems (count the download, log it) and a presigned GET. A second bare variant
 also verifies the access token the way the app does (PyJWT, EdDSA), for context: the route
 must do that, a handler behind an API Gateway authorizer would not. The three are run in turn,
@@ -77,9 +78,19 @@ class BareDownload:
                                                  "nbf", "jti"]}, leeway=5)
         return claims["sub"]
 
+    def _session(self, user_id: str) -> None:
+        """The route's session check (chalicelib.accounts.sessions), as a bare handler would
+        make it: one consistent GetItem."""
+        self.dynamodb.get_item(
+            TableName=self.cfg.users_table,
+            Key={"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "PROFILE"}}, ConsistentRead=True,
+            ProjectionExpression="#status, #roles, session_epoch",
+            ExpressionAttributeNames={"#status": "status", "#roles": "roles"})
+
     def __call__(self, event: dict, context: Any) -> dict:
         cfg = self.cfg
         user_id = self._user_id(event)
+        self._session(user_id)
         resource_id = event["pathParameters"]["resource_id"]
         ent_key = {"pk": {"S": f"ENT#{user_id}"}, "sk": {"S": f"RES#{resource_id}"}}
         pending = {cfg.orders_table: {"Keys": [ent_key]},

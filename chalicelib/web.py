@@ -193,11 +193,12 @@ def authenticate(headers: Any) -> Principal:
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Use 'Authorization: Bearer <access token>'.", code="invalid_token")
-    from chalicelib.accounts import tokens
+    from chalicelib.accounts import sessions, tokens
 
     claims = tokens.verify_access_token(token.strip())
-    return Principal(user_id=claims["sub"], roles=frozenset(claims["roles"]),
-                     token_id=claims["jti"])
+    # The roles the user has now, not those the token was issued with: revocation at once.
+    roles = sessions.current_roles(claims["sub"], claims["epoch"])
+    return Principal(user_id=claims["sub"], roles=roles, token_id=claims["jti"])
 
 
 def _authorise(role: str, headers: Any) -> Principal | None:

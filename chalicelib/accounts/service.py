@@ -196,7 +196,7 @@ def _start_session(user: UserRecord) -> TokenPair:
                                    user_id=user.user_id, family_id=family_id,
                                    created_at=db.now_iso(), expires_at=expires),
                 condition=RefreshTokenRecord.pk.does_not_exist())
-    access, ttl = tokens.issue_access_token(user.user_id, user.roles)
+    access, ttl = tokens.issue_access_token(user.user_id, user.roles, user.session_epoch)
     return TokenPair(access_token=access, refresh_token=refresh, expires_in=ttl)
 
 
@@ -280,7 +280,7 @@ def refresh(refresh_token: str) -> TokenPair:
         if "ConditionalCheckFailed" in codes:
             raise InvalidRefreshToken() from None
         raise
-    access, ttl = tokens.issue_access_token(user.user_id, user.roles)
+    access, ttl = tokens.issue_access_token(user.user_id, user.roles, user.session_epoch)
     return TokenPair(access_token=access, refresh_token=new_token, expires_in=ttl)
 
 

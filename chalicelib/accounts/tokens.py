@@ -22,7 +22,8 @@ from chalicelib.accounts.keys import ALGORITHM, keyset, verifying_keys
 from chalicelib.config import settings
 from chalicelib.errors import Unauthenticated
 
-REQUIRED_CLAIMS = ["iss", "aud", "sub", "roles", "exp", "iat", "nbf", "jti"]
+# `epoch`: the user's session epoch when the token was issued (chalicelib.accounts.sessions).
+REQUIRED_CLAIMS = ["iss", "aud", "sub", "roles", "epoch", "exp", "iat", "nbf", "jti"]
 
 
 class InvalidToken(Unauthenticated):
@@ -31,14 +32,16 @@ class InvalidToken(Unauthenticated):
 
 
 def issue_access_token(user_id: str, roles: list[str] | set[str] | frozenset[str],
-                       now: float | None = None) -> tuple[str, int]:
-    """A signed access token for `user_id` with `roles`, and its lifetime in seconds."""
+                       epoch: int = 0, now: float | None = None) -> tuple[str, int]:
+    """A signed access token for `user_id` with `roles` in session epoch `epoch`, and its
+    lifetime in seconds."""
     cfg = settings()
     keys = keyset()
     issued = int(now if now is not None else time.time())
     ttl = cfg.access_token_seconds
     claims = {"iss": cfg.jwt_issuer, "aud": cfg.jwt_audience, "sub": user_id,
-              "roles": sorted(roles), "iat": issued, "nbf": issued, "exp": issued + ttl,
+              "roles": sorted(roles), "epoch": int(epoch), "iat": issued, "nbf": issued,
+              "exp": issued + ttl,
               "jti": uuid.uuid4().hex}
     import jwt
 
@@ -101,7 +104,7 @@ def verify_access_token(token: str, now: float | None = None) -> dict:
     if claims["iss"] != cfg.jwt_issuer or cfg.jwt_audience not in audiences:
         raise InvalidToken()
     if not all(isinstance(claims[n], int) and not isinstance(claims[n], bool)
-               for n in ("exp", "iat", "nbf")):
+               for n in ("exp", "iat", "nbf", "epoch")):
         raise InvalidToken()
     current = now if now is not None else time.time()
     if current > claims["exp"] + LEEWAY_SECONDS:

@@ -43,7 +43,8 @@ def test_seeded_admin_logs_in_and_lists_users(api, stack):
     # given
     token = login(api, stack.admin_email, stack.admin_password)
     # when
-    response = api.get("/admin/users", headers={"Authorization": f"Bearer {token}"})
+    response = api.get("/admin/users", params={"email": stack.admin_email},
+                       headers={"Authorization": f"Bearer {token}"})
     # then
     assert response.status_code == 200, response.text
     admins = [u for u in response.json()["items"] if u["email"] == stack.admin_email]

@@ -184,3 +184,43 @@ def test_admin_patch_of_an_unknown_user_is_404_and_bad_roles_are_400(api):
     user = api.register()
     assert_envelope(api.patch(f"/admin/users/{user['id']}", {"roles": ["root"]},
                               token=admin["access_token"]), 400)
+
+
+# ---------------------------------------------------------------- revocation at once
+
+def test_a_disabled_users_access_token_is_refused_on_the_next_request(api):
+    user, pair = api.user_session()
+    _, admin = api.admin_session()
+    assert api.get("/me", token=pair["access_token"]).status == 200
+    api.patch(f"/admin/users/{user['id']}", {"status": "disabled"}, token=admin["access_token"])
+    assert_envelope(api.get("/me", token=pair["access_token"]), 403, "account_disabled")
+
+
+def test_a_demoted_admins_access_token_loses_admin_on_the_next_request(api):
+    user, pair = api.user_session()
+    _, admin = api.admin_session()
+    api.patch(f"/admin/users/{user['id']}", {"roles": ["admin"]}, token=admin["access_token"])
+    promoted = api.post("/auth/refresh", {"refresh_token": pair["refresh_token"]}).body
+    assert api.get("/admin/users", token=promoted["access_token"]).status == 200
+    api.patch(f"/admin/users/{user['id']}", {"roles": ["buyer"]}, token=admin["access_token"])
+    assert_envelope(api.get("/admin/users", token=promoted["access_token"]), 401,
+                    "session_revoked")
+
+
+def test_a_role_granted_counts_on_the_next_request_without_a_new_token(api):
+    user, pair = api.user_session()
+    _, admin = api.admin_session()
+    assert_envelope(api.get("/admin/users", token=pair["access_token"]), 403)
+    api.patch(f"/admin/users/{user['id']}", {"roles": ["admin"]}, token=admin["access_token"])
+    assert api.get("/admin/users", token=pair["access_token"]).status == 200
+
+
+def test_after_a_password_change_other_access_tokens_are_refused_at_once(api):
+    user, first = api.user_session()
+    other = api.login(user["email"])
+    changed = api.post("/me/password", {"current_password": PASSWORD,
+                                        "new_password": "the next passphrase"},
+                       token=first["access_token"]).body
+    assert_envelope(api.get("/me", token=other["access_token"]), 401, "session_revoked")
+    assert_envelope(api.get("/me", token=first["access_token"]), 401, "session_revoked")
+    assert api.get("/me", token=changed["access_token"]).status == 200

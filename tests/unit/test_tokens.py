@@ -28,7 +28,8 @@ def good_claims(**over) -> dict:
     cfg = settings()
     now = int(time.time())
     claims = {"iss": cfg.jwt_issuer, "aud": cfg.jwt_audience, "sub": "user-1",
-              "roles": ["buyer"], "iat": now, "nbf": now, "exp": now + 300, "jti": "j1"}
+              "roles": ["buyer"], "epoch": 0, "iat": now, "nbf": now, "exp": now + 300,
+              "jti": "j1"}
     claims.update(over)
     return claims
 
