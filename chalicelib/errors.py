@@ -67,6 +67,14 @@ class Refused(DomainError):
     message = "A business rule refused the request."
 
 
+class ProviderUnavailable(DomainError):
+    """A provider we depend on (Stripe) failed or could not be reached; nothing was done."""
+
+    kind = "provider_unavailable"
+    code = "payment_provider_unavailable"
+    message = "The payment provider is unavailable; nothing was done. Try again."
+
+
 class Throttled(DomainError):
     kind = "throttled"
     code = "too_many_requests"

@@ -35,6 +35,7 @@ STATUS_BY_KIND = {
     "too_large": 413,
     "refused": 422,
     "throttled": 429,
+    "provider_unavailable": 502,
 }
 
 # Chalice's own error bodies ({"Code": ..., "Message": ...}) mapped to stable envelope codes.

@@ -101,7 +101,7 @@ def all_orders(ctx: Ctx) -> OrderList:
 
 
 @api.route("/admin/orders/{order_id}/refund", "POST", role=ADMIN, tags=("admin",),
-           body=RefundIn, status=202, response=RefundAccepted, errors=(404, 422),
+           body=RefundIn, status=202, response=RefundAccepted, errors=(404, 409, 422, 502),
            summary="Refund all or part of an order; completed by the refund webhook")
 def refund(ctx: Ctx, order_id: str) -> RefundAccepted:
     return orders.refund(ctx.user_id, order_id, ctx.body.amount, ctx.body.reason)

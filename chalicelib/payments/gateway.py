@@ -39,6 +39,18 @@ def stripe_errors() -> tuple[type[Exception], ...]:
     return (stripe.StripeError,)
 
 
+def is_refusal(exc: Exception) -> bool:
+    """Whether Stripe answered and said no (a request it will refuse again), rather than
+    failing or not answering."""
+    import stripe
+
+    return isinstance(exc, (stripe.InvalidRequestError, stripe.CardError))
+
+
+def user_message(exc: Exception) -> str:
+    return str(getattr(exc, "user_message", None) or exc)[:300]
+
+
 def create_checkout_session(params: dict, idempotency_key: str) -> Any:
     return client().v1.checkout.sessions.create(params=params,
                                                 options={"idempotency_key": idempotency_key})

@@ -1,9 +1,11 @@
 """Reading orders (buyers, admins, creators' sales) and admin refunds."""
 from __future__ import annotations
 
+from pynamodb.exceptions import UpdateError
+
 from chalicelib import cursor, db
 from chalicelib.catalog.schemas import Money
-from chalicelib.errors import NotFound, Refused, ValidationFailed
+from chalicelib.errors import Conflict, NotFound, ProviderUnavailable, Refused, ValidationFailed
 from chalicelib.observability import logger
 from chalicelib.payments.processing import load
 from chalicelib.payments.schemas import (
@@ -110,9 +112,23 @@ def sales(creator_id: str, limit: int, cursor_text: str | None) -> SalesList:
                             for line in lines], next_cursor=cursor.encode(position, scope))
 
 
+# A reservation older than this outlived the request that made it (a crash, a timeout).
+REFUND_RESERVATION_SECONDS = 60
+
+
+class RefundInFlight(Conflict):
+    code = "refund_in_flight"
+    message = "Another refund of this order is being made; try again in a moment."
+
+
 def refund(admin_id: str, order_id: str, amount: int | None, reason: str) -> RefundAccepted:
-    """Ask Stripe to refund all or part of a paid order. The order changes when the refund's
-    webhook arrives, like any other refund."""
+    """Refund all or part of a paid order at Stripe. The amount is reserved on the order by a
+    conditional write first, so concurrent refunds can never add up to more than was paid:
+    one at a time per order (RefundInFlight for the others). Accepted means Stripe took it;
+    the refund's webhook completes it, or records its failure, on the order."""
+    import time
+    import uuid
+
     from chalicelib.payments import gateway
 
     o = load(order_id)
@@ -120,17 +136,42 @@ def refund(admin_id: str, order_id: str, amount: int | None, reason: str) -> Ref
         raise NotFound("No such order.", code="order_not_found")
     if o.status not in ("paid", "partially_refunded") or not o.payment_intent:
         raise Refused(f"A {o.status} order cannot be refunded.", code="not_refundable")
-    remaining = int(o.amount_paid or 0) - int(o.amount_refunded or 0)
+    pending = sum(int(p.rsplit(":", 1)[1]) for p in (o.refunds_pending or ()))
+    remaining = int(o.amount_paid or 0) - int(o.amount_refunded or 0) - pending
     amount = remaining if amount is None else amount
     if not 0 < amount <= remaining:
         raise Refused(f"At most {remaining} can be refunded.", code="refund_too_large",
                       details={"remaining": remaining})
+    request_id = uuid.uuid4().hex
+    now = int(time.time())
+    try:
+        # Under the version read above: nothing refunded, settled or reserved since.
+        o.update(actions=[OrderRecord.refund_in_flight.set(request_id),
+                          OrderRecord.refund_in_flight_at.set(now)],
+                 condition=OrderRecord.refund_in_flight.does_not_exist()
+                 | (OrderRecord.refund_in_flight_at < now - REFUND_RESERVATION_SECONDS))
+    except UpdateError as exc:
+        if db.is_condition_failure(exc):
+            raise RefundInFlight() from None
+        raise
     params = {"payment_intent": o.payment_intent, "amount": amount, "reason":
               "requested_by_customer", "metadata": {"order_id": o.order_id,
                                                     "admin_id": admin_id, "note": reason[:450]}}
-    # The same refund asked twice (a double click) is one refund at Stripe.
-    key = f"refund-{o.order_id}-{int(o.amount_refunded or 0)}-{amount}"
-    created = gateway.create_refund(params, idempotency_key=key)
+    release = [OrderRecord.refund_in_flight.remove(), OrderRecord.refund_in_flight_at.remove()]
+    try:
+        # One key per request: a retry of this call is one refund at Stripe.
+        created = gateway.create_refund(params, idempotency_key=f"refund-{request_id}")
+    except gateway.stripe_errors() as exc:
+        o.update(actions=release, condition=OrderRecord.refund_in_flight == request_id,
+                 add_version_condition=False)
+        logger.warning("refund not made", extra={"order_id": order_id, "amount": amount,
+                                                 "error": str(exc)[:300]})
+        if gateway.is_refusal(exc):
+            raise Refused(f"Stripe refused the refund: {gateway.user_message(exc)}",
+                          code="refund_refused") from None
+        raise ProviderUnavailable() from None
+    o.update(actions=[*release, OrderRecord.refunds_pending.add({f"{created.id}:{amount}"})],
+             condition=OrderRecord.refund_in_flight == request_id, add_version_condition=False)
     logger.info("refund requested", extra={"order_id": order_id, "amount": amount,
                                            "admin_id": admin_id, "refund_id": created.id})
     return RefundAccepted(order_id=o.order_id, refund_id=created.id,

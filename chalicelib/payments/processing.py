@@ -30,6 +30,7 @@ class Facts:
     expired: bool = False
     charge_refunded: int | None = None  # cumulative, from the charge
     refund: tuple[str, int] | None = None  # one refund (id, amount)
+    refund_failed: tuple[str, int, str] | None = None  # (id, amount, reason)
     dispute: tuple[str, str] | None = None  # (dispute id, open|won|lost)
 
 
@@ -108,6 +109,19 @@ def _merge(o: OrderRecord, facts: Facts, now: str) -> tuple[dict[str, Any], list
     if facts.refund and facts.refund[0] not in refunds:
         refunds[facts.refund[0]] = facts.refund[1]
         changes["refunds"] = refunds
+    settled = facts.refund or facts.refund_failed
+    pending = set(o.refunds_pending or ())
+    if settled and any(p.split(":", 1)[0] == settled[0] for p in pending):
+        changes["refunds_pending"] = {p for p in pending if p.split(":", 1)[0] != settled[0]}
+    if facts.refund_failed:
+        refund_id, amount, reason = facts.refund_failed
+        failures = set(o.refund_failures or ())
+        entry = f"{refund_id}:{amount}:{reason}"
+        if entry not in failures:
+            changes["refund_failures"] = failures | {entry}
+            logger.error("an accepted refund failed at Stripe",
+                         extra={"order_id": o.order_id, "refund_id": refund_id,
+                                "reason": reason})
     refunded = max(charge_refunded, sum(int(v) for v in refunds.values()))
     if refunded > int(o.amount_refunded or 0):
         changes["amount_refunded"] = refunded
@@ -150,7 +164,9 @@ def _commit(o: OrderRecord, changes: dict[str, Any], ledger: list[LedgerEntry],
         setattr(o, name, value)
     status = derive(o)
     access = access_for(status, o.dispute_status)
-    actions = [getattr(OrderRecord, name).set(value) for name, value in changes.items()]
+    # An empty set cannot be stored: the attribute goes instead.
+    actions = [getattr(OrderRecord, name).remove() if value == set()
+               else getattr(OrderRecord, name).set(value) for name, value in changes.items()]
     actions += [OrderRecord.status.set(status), OrderRecord.updated_at.set(now),
                 # A flagged order waits for a person, not for reconciliation.
                 OrderRecord.gsi3pk.set("STATUS#flagged" if o.flag else f"STATUS#{status}")]
@@ -319,6 +335,11 @@ def facts_from_event(event: dict) -> tuple[str | None, Facts]:
     if kind in ("refund.created", "refund.updated") and obj.get("status") == "succeeded":
         order_id = _order_for_payment(obj.get("payment_intent"), obj.get("metadata"))
         return order_id, Facts(refund=(obj["id"], int(obj.get("amount") or 0)))
+    if kind in ("refund.failed", "refund.updated") and obj.get("status") in ("failed",
+                                                                             "canceled"):
+        order_id = _order_for_payment(obj.get("payment_intent"), obj.get("metadata"))
+        reason = str(obj.get("failure_reason") or obj.get("status"))
+        return order_id, Facts(refund_failed=(obj["id"], int(obj.get("amount") or 0), reason))
     if kind in ("charge.dispute.created", "charge.dispute.closed"):
         order_id = _order_for_payment(obj.get("payment_intent"), obj.get("metadata"))
         status = obj.get("status")

@@ -8,6 +8,7 @@ from pynamodb.attributes import (
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     VersionAttribute,
 )
 from pynamodb.models import Model
@@ -50,6 +51,14 @@ class OrderRecord(Model):
     charge_refunded = NumberAttribute(default=0)
     refunds = MapAttribute(default=dict)  # refund id -> amount, from refund events
     amount_refunded = NumberAttribute(default=0)
+    # An admin refund between its reservation and Stripe's answer (one at a time per order).
+    refund_in_flight = UnicodeAttribute(null=True)  # the request's id
+    refund_in_flight_at = NumberAttribute(null=True)  # epoch seconds, to outlive a crash
+    # Refunds Stripe accepted whose event has not arrived: "<refund id>:<amount>". Counted
+    # as refunded when the next refund is sized, removed when their event lands.
+    refunds_pending = UnicodeSetAttribute(null=True)
+    # Accepted refunds that failed at Stripe later: "<refund id>:<amount>:<reason>".
+    refund_failures = UnicodeSetAttribute(null=True)
     dispute_id = UnicodeAttribute(null=True)
     dispute_status = UnicodeAttribute(null=True)  # open, won, lost
     flag = UnicodeAttribute(null=True)

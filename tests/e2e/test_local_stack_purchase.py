@@ -9,6 +9,7 @@ import json
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -117,3 +118,49 @@ def test_the_same_event_delivered_five_times_at_once_grants_once(api, stack, on_
     assert order["status"] == "paid"
     library = api.get("/me/library", headers=auth).json()["items"]
     assert [(i["resource"]["id"], i["status"]) for i in library] == [(on_sale["id"], "active")]
+
+
+def paid_order(api, on_sale) -> tuple[str, dict]:
+    auth = new_buyer(api)
+    made = api.post("/checkout", headers=auth,
+                    json={"items": [{"resource_id": on_sale["id"]}]}).json()
+    api.post(f"/_local/stripe/checkout/{made['checkout_session_id']}/pay",
+             json={"outcome": "succeeded"})
+    order_id = made["order"]["id"]
+    assert eventually(lambda: order_status(api, auth, order_id) == "paid")
+    return order_id, auth
+
+
+def test_twenty_concurrent_partial_refunds_each_202_happens_and_none_is_5xx(api, stack,
+                                                                           on_sale):
+    order_id, buyer = paid_order(api, on_sale)
+    admin = {"Authorization": "Bearer "
+             f"{token_for(api, stack.admin_email, stack.admin_password)['access_token']}"}
+    start = threading.Barrier(20)
+
+    def refund(n: int) -> requests.Response:
+        start.wait(timeout=30)
+        return requests.post(f"{stack.base_url}/admin/orders/{order_id}/refund", headers=admin,
+                             json={"amount": 100, "reason": f"partial {n}"}, timeout=60)
+
+    with ThreadPoolExecutor(20) as pool:
+        replies = list(pool.map(refund, range(20)))
+    statuses = sorted(r.status_code for r in replies)
+    assert all(s in (202, 409) for s in statuses), [(r.status_code, r.text) for r in replies]
+    accepted = sum(100 for r in replies if r.status_code == 202)
+    assert accepted >= 100
+    for r in replies:
+        if r.status_code == 409:
+            assert r.json()["error"]["code"] == "refund_in_flight"
+
+    def refunded() -> int | None:
+        order = api.get(f"/me/orders/{order_id}", headers=buyer).json()["order"]
+        done = order["amount_refunded"]["amount"]
+        return done if done == accepted else None
+
+    # Every 202 ends as a refund: the order's refunds add up to exactly what was accepted.
+    assert eventually(refunded, timeout=30) == accepted, \
+        api.get(f"/me/orders/{order_id}", headers=buyer).json()
+    again = requests.post(f"{stack.base_url}/admin/orders/{order_id}/refund", headers=admin,
+                          json={"amount": 100, "reason": "one more, alone"}, timeout=60)
+    assert again.status_code == 202, again.text

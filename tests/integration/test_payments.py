@@ -465,3 +465,95 @@ def test_a_deployed_stage_reads_the_webhook_secrets_from_the_secrets_parameter(
     assert [r.status for r in post_webhooks(api, [bad, good], pump)] == [400, 200]
     assert shop.order(made["order"]["id"])["status"] == "paid"
     settings.cache_clear()
+
+
+# ---------------------------------------------------------------- refunds: 202 means it happens
+
+@pytest.fixture
+def paid(api, shop, pump, stripe):
+    made, deliveries = shop.pay()
+    post_webhooks(api, deliveries, pump)
+    return made["order"]["id"]
+
+
+def refund(api, shop, order_id, amount=100):
+    return api.post(f"/admin/orders/{order_id}/refund", {"amount": amount, "reason": "测试"},
+                    token=shop.admin_token)
+
+
+def test_while_a_refund_is_being_made_another_of_the_order_is_409(api, shop, paid):
+    import time as clock
+
+    from chalicelib.payments.processing import load
+    from chalicelib.payments.store import OrderRecord
+
+    load(paid).update(actions=[OrderRecord.refund_in_flight.set("another-request"),
+                               OrderRecord.refund_in_flight_at.set(int(clock.time()))])
+    assert_envelope(refund(api, shop, paid), 409, "refund_in_flight")
+    # A reservation its request never released (a crash) stops blocking after a minute.
+    load(paid).update(actions=[OrderRecord.refund_in_flight_at.set(int(clock.time()) - 61)])
+    assert refund(api, shop, paid).status == 202
+    assert load(paid).refund_in_flight is None
+
+
+def test_accepted_refunds_count_before_their_webhook_so_they_never_exceed_the_payment(
+        api, shop, paid, pump, stripe):
+    total = shop.order(paid)["total"]["amount"]
+    assert refund(api, shop, paid, total - 100).status == 202
+    # Stripe's webhook has not arrived: the order still says paid, yet only 100 is left.
+    assert shop.order(paid)["status"] == "paid"
+    assert_envelope(refund(api, shop, paid, 101), 422, "refund_too_large")
+    assert refund(api, shop, paid, 100).status == 202
+    post_webhooks(api, take_webhooks(stripe), pump)
+    order = shop.order(paid)
+    assert order["status"] == "refunded" and order["amount_refunded"]["amount"] == total
+    from chalicelib.payments.processing import load
+
+    assert not load(paid).refunds_pending
+
+
+def test_stripe_unreachable_is_502_and_releases_the_reservation(api, shop, paid, stripe,
+                                                                monkeypatch):
+    from chalicelib.config import settings
+    from chalicelib.payments import gateway
+
+    monkeypatch.setenv("STRIPE_API_BASE", "http://127.0.0.1:9")  # nothing listens there
+    settings.cache_clear()
+    gateway.forget()
+    assert settings().stripe_api_base == "http://127.0.0.1:9"
+    assert_envelope(refund(api, shop, paid), 502, "payment_provider_unavailable")
+    monkeypatch.setenv("STRIPE_API_BASE", stripe.base_url)
+    settings.cache_clear()
+    gateway.forget()
+    assert refund(api, shop, paid).status == 202
+
+
+def test_a_refund_stripe_refuses_is_422_and_releases_the_reservation(api, shop, paid, pump,
+                                                                     stripe):
+    from chalicelib.payments import gateway
+    from chalicelib.payments.processing import load
+
+    # Refunded in full at Stripe behind our back; its webhook has not arrived yet.
+    gateway.create_refund({"payment_intent": load(paid).payment_intent},
+                          idempotency_key="outside")
+    assert_envelope(refund(api, shop, paid), 422, "refund_refused")
+    assert load(paid).refund_in_flight is None
+    post_webhooks(api, take_webhooks(stripe), pump)
+    assert shop.order(paid)["status"] == "refunded"
+
+
+def test_an_accepted_refund_that_fails_later_is_recorded_and_frees_its_amount(
+        api, shop, paid, pump, stripe):
+    from chalicelib.payments.processing import load
+
+    accepted = refund(api, shop, paid, 500).body
+    take_webhooks(stripe)  # Stripe's success events are not delivered: this refund failed
+    failed = {**fixture_object("refund"), "id": accepted["refund_id"], "amount": 500,
+              "status": "failed", "failure_reason": "expired_or_canceled_card",
+              "payment_intent": load(paid).payment_intent,
+              "metadata": {"order_id": paid}}
+    post_webhooks(api, [signed_event("refund.failed", failed, "whsec_test_current")], pump)
+    order = load(paid)
+    assert not order.refunds_pending
+    assert order.refund_failures == {f"{accepted['refund_id']}:500:expired_or_canceled_card"}
+    assert shop.order(paid)["status"] == "paid"
