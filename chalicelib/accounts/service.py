@@ -18,6 +18,7 @@ from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, Updat
 from chalicelib import cursor, db
 from chalicelib.accounts import passwords, tokens
 from chalicelib.accounts.schemas import TokenPair, UserList, UserOut
+from chalicelib.accounts.sessions import AccountDisabled
 from chalicelib.accounts.store import (
     EmailClaim,
     LoginThrottle,
@@ -30,7 +31,6 @@ from chalicelib.accounts.store import (
 from chalicelib.config import settings
 from chalicelib.errors import (
     Conflict,
-    Forbidden,
     Invalid,
     NotFound,
     Refused,
@@ -62,11 +62,6 @@ class InvalidRefreshToken(Unauthenticated):
 class InvalidResetToken(Invalid):
     code = "invalid_reset_token"
     message = "The reset link is invalid, expired or already used."
-
-
-class AccountDisabled(Forbidden):
-    code = "account_disabled"
-    message = "This account is disabled."
 
 
 # ---------------------------------------------------------------- helpers
