@@ -43,12 +43,8 @@ def quote(ctx: Ctx) -> Quote:
            summary="Create a pending order and its Stripe Checkout Session (free: granted)")
 def create_checkout(ctx: Ctx):
     b = ctx.body
-    try:
-        return checkout.checkout(ctx.user_id, None, _items(ctx), b.plan_id, b.coupon_code,
-                                 b.points_to_redeem)
-    except checkout.PaymentProviderError:
-        return envelope(502, "payment_provider_error",
-                        "The payment provider is unavailable; nothing was charged. Try again.")
+    return checkout.checkout(ctx.user_id, None, _items(ctx), b.plan_id, b.coupon_code,
+                             b.points_to_redeem)
 
 
 @api.route("/webhooks/stripe", "POST", role=ANYONE, tags=("webhooks",), status=200,

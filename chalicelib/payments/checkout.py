@@ -11,7 +11,7 @@ from chalicelib import db
 from chalicelib.catalog.schemas import Money
 from chalicelib.catalog.store import ResourceRecord
 from chalicelib.config import settings
-from chalicelib.errors import Conflict, NotFound, Refused, ValidationFailed
+from chalicelib.errors import Conflict, NotFound, ProviderUnavailable, Refused, ValidationFailed
 from chalicelib.observability import logger
 from chalicelib.payments import processing
 from chalicelib.payments.schemas import CheckoutOut, Quote, QuoteLine
@@ -32,8 +32,10 @@ class MixedCurrencies(Refused):
     message = "All items of one order must be in the same currency."
 
 
-class PaymentProviderError(Exception):
+class PaymentProviderError(ProviderUnavailable):
     """Stripe refused or could not be reached; nothing was stored."""
+
+    message = "The payment provider is unavailable; nothing was charged. Try again."
 
 
 def _load(user_id: str, resource_ids: list[str]) -> tuple[list[ResourceRecord], set[str],
@@ -158,7 +160,7 @@ def checkout(user_id: str, email: str | None, resource_ids: list[str], plan_id: 
                                                   idempotency_key=f"checkout-{order_id}")
     except gateway.stripe_errors() as exc:
         logger.exception("checkout session not created", extra={"order_id": order_id})
-        raise PaymentProviderError(str(exc)) from exc
+        raise PaymentProviderError() from exc
     order.session_id, order.checkout_url = session.id, session.url
     # The only write: if it fails, the session is orphaned and simply expires unpaid.
     with db.transaction() as tx:

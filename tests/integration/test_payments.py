@@ -512,20 +512,38 @@ def test_accepted_refunds_count_before_their_webhook_so_they_never_exceed_the_pa
     assert not load(paid).refunds_pending
 
 
-def test_stripe_unreachable_is_502_and_releases_the_reservation(api, shop, paid, stripe,
-                                                                monkeypatch):
+@pytest.fixture
+def stripe_down(stripe, monkeypatch):
+    """Stripe unreachable until `stripe_down.restore()`."""
     from chalicelib.config import settings
     from chalicelib.payments import gateway
 
-    monkeypatch.setenv("STRIPE_API_BASE", "http://127.0.0.1:9")  # nothing listens there
-    settings.cache_clear()
-    gateway.forget()
-    assert settings().stripe_api_base == "http://127.0.0.1:9"
+    def point_at(url: str) -> None:
+        monkeypatch.setenv("STRIPE_API_BASE", url)
+        settings.cache_clear()
+        gateway.forget()
+        assert settings().stripe_api_base == url
+
+    point_at("http://127.0.0.1:9")  # nothing listens there
+
+    class Down:
+        restore = staticmethod(lambda: point_at(stripe.base_url))
+
+    return Down()
+
+
+def test_stripe_unreachable_is_502_and_releases_the_reservation(api, shop, paid, stripe_down):
     assert_envelope(refund(api, shop, paid), 502, "payment_provider_unavailable")
-    monkeypatch.setenv("STRIPE_API_BASE", stripe.base_url)
-    settings.cache_clear()
-    gateway.forget()
+    stripe_down.restore()
     assert refund(api, shop, paid).status == 202
+
+
+def test_a_checkout_while_stripe_is_unreachable_is_502_and_stores_no_order(api, shop,
+                                                                          stripe_down):
+    reply = api.post("/checkout", {"items": [{"resource_id": shop.resource["id"]}]},
+                     token=shop.token)
+    assert_envelope(reply, 502, "payment_provider_unavailable")
+    assert api.get("/me/orders", token=shop.token).body["items"] == []
 
 
 def test_a_refund_stripe_refuses_is_422_and_releases_the_reservation(api, shop, paid, pump,
