@@ -329,6 +329,7 @@ def run(h: Harness, verbose: bool = True) -> dict[str, Any]:
             return rec
 
         measure("POST /checkout", [session, slot("BatchGetItem", 1),
+                                   slot("PutItem", 1, "1 PutItem (open-checkout claim)"),
                                    slot({"TransactWriteItems", "PutItem"}, 1, "1 write"),
                                    slot("POST /v1/checkout/sessions", 1, "1 Stripe call")],
                 lambda: checkout(tokens[1]), warm=lambda: checkout(tokens[0]),

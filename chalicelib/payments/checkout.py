@@ -15,7 +15,7 @@ from chalicelib.errors import Conflict, NotFound, ProviderUnavailable, Refused, 
 from chalicelib.observability import logger
 from chalicelib.payments import processing
 from chalicelib.payments.schemas import CheckoutOut, Quote, QuoteLine
-from chalicelib.payments.store import Entitlement, Line, OrderRecord
+from chalicelib.payments.store import Entitlement, Line, OpenCheckout, OrderRecord
 
 # Stripe's shortest allowed session lifetime is 30 minutes from when it receives the request;
 # the margin keeps a slow request from falling under it.
@@ -139,6 +139,50 @@ def new_order(order_id: str, user_id: str, email: str | None, quote: Quote,
         gsi2sk=f"{now}#{order_id}", gsi3pk="STATUS#pending", gsi3sk=f"{now}#{order_id}")
 
 
+class CheckoutInProgress(Conflict):
+    code = "checkout_in_progress"
+    message = "A checkout of these items is being opened; try again in a moment."
+
+
+def _claim_basket(claim: OpenCheckout) -> CheckoutOut | None:
+    """Claim the buyer's basket for a new checkout (None), or the checkout already open for
+    it. A lapsed claim, or one whose order ended unpaid, is taken over under a condition."""
+    from pynamodb.exceptions import PutError
+
+    from chalicelib.payments import orders
+
+    now = int(time.time())
+    condition = OpenCheckout.sk.does_not_exist() | (OpenCheckout.expires_at < now)
+    for _ in range(2):
+        try:
+            claim.save(condition=condition)
+            return None
+        except PutError as exc:
+            if not db.is_condition_failure(exc):
+                raise
+        try:
+            held = OpenCheckout.get(claim.pk, claim.sk, consistent_read=True)
+        except OpenCheckout.DoesNotExist:
+            continue
+        order = processing.load(held.order_id)
+        if order is None:  # its request is still creating the Stripe session
+            raise CheckoutInProgress()
+        if order.status == "pending" and order.checkout_url:
+            return CheckoutOut(order=orders.order_out(order), checkout_url=order.checkout_url,
+                               checkout_session_id=order.session_id)
+        condition = OpenCheckout.order_id == held.order_id  # ended unpaid: take it over
+    raise CheckoutInProgress()
+
+
+def _release_basket(claim: OpenCheckout) -> None:
+    from pynamodb.exceptions import DeleteError
+
+    try:
+        claim.delete(condition=OpenCheckout.order_id == claim.order_id)
+    except DeleteError:
+        logger.warning("open-checkout claim not released", extra={"order_id": claim.order_id})
+
+
 def checkout(user_id: str, email: str | None, resource_ids: list[str], plan_id: str | None,
              coupon_code: str | None, points: int) -> CheckoutOut:
     """Open a Stripe Checkout Session for a new pending order, or grant free items at once.
@@ -155,11 +199,17 @@ def checkout(user_id: str, email: str | None, resource_ids: list[str], plan_id: 
                            checkout_url=None, checkout_session_id=None)
     from chalicelib.payments import gateway
 
+    claim = OpenCheckout(pk=OpenCheckout.key(user_id), sk=OpenCheckout.sort_key(resource_ids),
+                         order_id=order_id, expires_at=int(time.time()) + SESSION_SECONDS)
+    opened = _claim_basket(claim)
+    if opened is not None:
+        return opened
     try:
         session = gateway.create_checkout_session(_session_params(order, quote),
                                                   idempotency_key=f"checkout-{order_id}")
     except gateway.stripe_errors() as exc:
         logger.exception("checkout session not created", extra={"order_id": order_id})
+        _release_basket(claim)
         raise PaymentProviderError() from exc
     order.session_id, order.checkout_url = session.id, session.url
     # The only write: if it fails, the session is orphaned and simply expires unpaid.

@@ -142,6 +142,28 @@ class LedgerEntry(Model):
     at = UnicodeAttribute()
 
 
+class OpenCheckout(Model):
+    """OPEN#<user> / BASKET#<sha256 of the sorted resource ids>: the buyer's open checkout of
+    one basket. Claimed by a conditional write before a Stripe session is made, so a second tab
+    gets the open checkout back instead of paying twice; it lapses with the session."""
+
+    Meta = table_meta("orders_table")
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    order_id = UnicodeAttribute()
+    expires_at = NumberAttribute()  # the table's TTL attribute: gone some time after
+
+    @staticmethod
+    def key(user_id: str) -> str:
+        return f"OPEN#{user_id}"
+
+    @staticmethod
+    def sort_key(resource_ids: list[str]) -> str:
+        import hashlib
+
+        return "BASKET#" + hashlib.sha256("\n".join(sorted(resource_ids)).encode()).hexdigest()
+
+
 class PaymentLink(Model):
     """PI#<payment intent> / PI: the order a Stripe payment belongs to."""
 

@@ -158,3 +158,27 @@ def test_twenty_concurrent_partial_refunds_each_202_happens_and_none_is_5xx(api,
     again = requests.post(f"{stack.base_url}/admin/orders/{order_id}/refund", headers=admin,
                           json={"amount": 100, "reason": "one more, alone"}, timeout=60)
     assert again.status_code == 202, again.text
+
+
+def test_ten_concurrent_checkouts_of_one_basket_open_one_session_and_charge_once(api, on_sale):
+    auth = new_buyer(api)
+    start = threading.Barrier(10)
+
+    def checkout(_: int) -> requests.Response:
+        start.wait(timeout=30)
+        return api.post("/checkout", headers=auth,
+                        json={"items": [{"resource_id": on_sale["id"]}]})
+
+    with ThreadPoolExecutor(10) as pool:
+        replies = list(pool.map(checkout, range(10)))
+    assert all(r.status_code in (201, 409) for r in replies), [r.text for r in replies]
+    assert all(r.json()["error"]["code"] == "checkout_in_progress"
+               for r in replies if r.status_code == 409)
+    sessions = {r.json()["checkout_session_id"] for r in replies if r.status_code == 201}
+    assert len(sessions) == 1, sessions
+    made = next(r.json() for r in replies if r.status_code == 201)
+    api.post(f"/_local/stripe/checkout/{made['checkout_session_id']}/pay",
+             json={"outcome": "succeeded"})
+    assert eventually(lambda: order_status(api, auth, made["order"]["id"]) == "paid")
+    mine = api.get("/me/orders", headers=auth).json()["items"]
+    assert [o["status"] for o in mine] == ["paid"]

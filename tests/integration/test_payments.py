@@ -575,3 +575,32 @@ def test_an_accepted_refund_that_fails_later_is_recorded_and_frees_its_amount(
     assert not order.refunds_pending
     assert order.refund_failures == {f"{accepted['refund_id']}:500:expired_or_canceled_card"}
     assert shop.order(paid)["status"] == "paid"
+
+
+# ---------------------------------------------------------------- one open checkout per basket
+
+def test_a_second_checkout_of_the_same_items_returns_the_open_one(api, shop, stripe):
+    first = shop.checkout()
+    again = shop.checkout()
+    assert again["checkout_session_id"] == first["checkout_session_id"]
+    assert again["order"]["id"] == first["order"]["id"]
+    orders = api.get("/me/orders", token=shop.token).body["items"]
+    assert [o["id"] for o in orders] == [first["order"]["id"]]
+
+
+def test_paying_both_tabs_of_one_basket_charges_once(api, shop, pump, stripe):
+    tab1, tab2 = shop.checkout(), shop.checkout()
+    stripe.pay(tab1["checkout_session_id"])
+    post_webhooks(api, take_webhooks(stripe), pump)
+    assert shop.order(tab2["order"]["id"])["status"] == "paid"
+    charges = [e for e in stripe.events if e["type"] == "checkout.session.completed"]
+    assert len(charges) == 1
+
+
+def test_once_the_open_checkout_has_expired_a_new_one_opens(api, shop, pump, stripe):
+    first = shop.checkout()
+    stripe.expire_checkout_session(first["checkout_session_id"])
+    post_webhooks(api, take_webhooks(stripe), pump)
+    assert shop.order(first["order"]["id"])["status"] == "expired"
+    second = shop.checkout()
+    assert second["checkout_session_id"] != first["checkout_session_id"]
