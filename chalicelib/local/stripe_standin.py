@@ -86,7 +86,6 @@ class _BackloggedServer(ThreadingHTTPServer):
     request_queue_size = 128
 
 
-
 class StandInError(Exception):
     """A request the stand-in refuses, with the HTTP status and the Stripe error it answers."""
 

@@ -136,8 +136,8 @@ def refund(admin_id: str, order_id: str, amount: int | None, reason: str) -> Ref
         raise NotFound("No such order.", code="order_not_found")
     if o.status not in ("paid", "partially_refunded") or not o.payment_intent:
         raise Refused(f"A {o.status} order cannot be refunded.", code="not_refundable")
-    pending = sum(int(p.rsplit(":", 1)[1]) for p in (o.refunds_pending or ()))
-    remaining = int(o.amount_paid or 0) - int(o.amount_refunded or 0) - pending
+    remaining = int(o.amount_paid or 0) - int(o.amount_refunded or 0) - \
+        sum(o.pending_refunds().values())
     amount = remaining if amount is None else amount
     if not 0 < amount <= remaining:
         raise Refused(f"At most {remaining} can be refunded.", code="refund_too_large",
@@ -170,7 +170,8 @@ def refund(admin_id: str, order_id: str, amount: int | None, reason: str) -> Ref
             raise Refused(f"Stripe refused the refund: {gateway.user_message(exc)}",
                           code="refund_refused") from None
         raise ProviderUnavailable() from None
-    o.update(actions=[*release, OrderRecord.refunds_pending.add({f"{created.id}:{amount}"})],
+    o.update(actions=[*release, OrderRecord.refunds_pending.add(
+                          {OrderRecord.pending_entry(created.id, amount)})],
              condition=OrderRecord.refund_in_flight == request_id, add_version_condition=False)
     logger.info("refund requested", extra={"order_id": order_id, "amount": amount,
                                            "admin_id": admin_id, "refund_id": created.id})

@@ -110,9 +110,11 @@ def _merge(o: OrderRecord, facts: Facts, now: str) -> tuple[dict[str, Any], list
         refunds[facts.refund[0]] = facts.refund[1]
         changes["refunds"] = refunds
     settled = facts.refund or facts.refund_failed
-    pending = set(o.refunds_pending or ())
-    if settled and any(p.split(":", 1)[0] == settled[0] for p in pending):
-        changes["refunds_pending"] = {p for p in pending if p.split(":", 1)[0] != settled[0]}
+    pending = o.pending_refunds()
+    if settled and settled[0] in pending:
+        changes["refunds_pending"] = {OrderRecord.pending_entry(refund_id, amount)
+                                      for refund_id, amount in pending.items()
+                                      if refund_id != settled[0]}
     if facts.refund_failed:
         refund_id, amount, reason = facts.refund_failed
         failures = set(o.refund_failures or ())

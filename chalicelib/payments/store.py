@@ -54,8 +54,9 @@ class OrderRecord(Model):
     # An admin refund between its reservation and Stripe's answer (one at a time per order).
     refund_in_flight = UnicodeAttribute(null=True)  # the request's id
     refund_in_flight_at = NumberAttribute(null=True)  # epoch seconds, to outlive a crash
-    # Refunds Stripe accepted whose event has not arrived: "<refund id>:<amount>". Counted
-    # as refunded when the next refund is sized, removed when their event lands.
+    # Refunds Stripe accepted whose event has not arrived: "<refund id>:<amount>" (see
+    # pending_refunds). Counted as refunded when the next refund is sized, removed when their
+    # event lands.
     refunds_pending = UnicodeSetAttribute(null=True)
     # Accepted refunds that failed at Stripe later: "<refund id>:<amount>:<reason>".
     refund_failures = UnicodeSetAttribute(null=True)
@@ -74,6 +75,16 @@ class OrderRecord(Model):
     by_user = global_index("gsi1")
     by_time = global_index("gsi2")
     by_status = global_index("gsi3")
+
+    @staticmethod
+    def pending_entry(refund_id: str, amount: int) -> str:
+        """An entry of `refunds_pending`."""
+        return f"{refund_id}:{amount}"
+
+    def pending_refunds(self) -> dict[str, int]:
+        """{refund id: amount} of the refunds accepted whose event has not arrived."""
+        return {entry.rsplit(":", 1)[0]: int(entry.rsplit(":", 1)[1])
+                for entry in self.refunds_pending or ()}
 
     @staticmethod
     def key(order_id: str) -> str:

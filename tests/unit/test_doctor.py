@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FILES = ("infra/doctor.py", "requirements.txt", "requirements-dev.txt",
-         "requirements-checkov.txt", "requirements.lock", "requirements-dev.lock",
-         "requirements-checkov.lock", "requirements-localstack.txt",
-         "requirements-localstack.lock")
+sys.path.insert(0, str(ROOT / "infra"))
+from doctor import LOCKS  # noqa: E402  (infra/ is not a package)
+
+FILES = ("infra/doctor.py", *LOCKS, *LOCKS.values())
 
 
 def doctor(root: Path, **env: str) -> subprocess.CompletedProcess:

@@ -13,17 +13,14 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCKS = {"requirements.txt": "requirements.lock", "requirements-dev.txt": "requirements-dev.lock",
-         "requirements-checkov.txt": "requirements-checkov.lock",
-         "requirements-localstack.txt": "requirements-localstack.lock"}
+sys.path.insert(0, str(ROOT / "infra"))
+from doctor import LOCKS, requirement_lines  # noqa: E402  (infra/ is not a package)
+
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)\s*\\?$")
 
 
 def ranges(name: str) -> list[Requirement]:
     """The requirements of a requirements file, following `-r` includes."""
-    sys.path.insert(0, str(ROOT / "infra"))
-    from doctor import requirement_lines
-
     return [Requirement(line) for line in requirement_lines(name)]
 
 
