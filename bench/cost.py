@@ -47,7 +47,7 @@ def _purchase(h: Harness) -> list[dict]:
     gateway.forget()
     buyer = service.register(f"cost-{time.time_ns()}@paidres.local", "cost buyer passphrase",
                              "Cost")
-    token, _ = tokens.issue_access_token(buyer.user_id, buyer.roles)
+    token, _ = tokens.issue_access_token(buyer.user_id, buyer.roles, buyer.session_epoch)
     auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     rows: list[dict] = []
     client = Client(app_module.app, stage_name="local")

@@ -45,7 +45,7 @@ class Harness:
             return self.token
         from chalicelib.accounts import tokens
 
-        return tokens.issue_access_token(self.buyer_id, claims["roles"])[0]
+        return tokens.issue_access_token(self.buyer_id, claims["roles"], claims["epoch"])[0]
 
 
 def api_event(method: str, resource: str, path: str, token: str, agent: str,
@@ -109,7 +109,7 @@ def start(overrides: dict[str, str] | None = None) -> Harness:
     buyer = service.register("bench-buyer@paidres.local", "bench buyer passphrase",
                              "Bench buyer")
     checkout.checkout(buyer.user_id, buyer.email, [free.resource_id], None, None, 0)
-    token, _ = tokens.issue_access_token(buyer.user_id, buyer.roles)
+    token, _ = tokens.issue_access_token(buyer.user_id, buyer.roles, buyer.session_epoch)
     return Harness(endpoint, server, buyer.user_id, token, free.resource_id, paid.resource_id,
                    creator.user_id, admin_id)
 

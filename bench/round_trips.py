@@ -250,7 +250,7 @@ def _new_buyer() -> str:
 
     user = service.register(f"rt-{uuid.uuid4().hex[:12]}@paidres.local",
                             "round trip buyer passphrase", "Round trip buyer")
-    return tokens.issue_access_token(user.user_id, user.roles)[0]
+    return tokens.issue_access_token(user.user_id, user.roles, user.session_epoch)[0]
 
 
 def _forget_process_caches() -> None:

@@ -209,7 +209,7 @@ def _rss_bytes() -> int:
 def _requests(h: Harness) -> list[tuple[str, str, str | None]]:
     from chalicelib.accounts import tokens
 
-    admin, _ = tokens.issue_access_token(h.admin_id, {"buyer", "admin"})
+    admin, _ = tokens.issue_access_token(h.admin_id, {"buyer", "admin"}, 0)
     return [
         ("GET /resources?limit=20", f"/resources?limit={LIMIT}", None),
         (f"GET /search?q={COMMON} (every resource)", f"/search?q={COMMON}&limit={LIMIT}", None),

@@ -32,7 +32,7 @@ class InvalidToken(Unauthenticated):
 
 
 def issue_access_token(user_id: str, roles: list[str] | set[str] | frozenset[str],
-                       epoch: int = 0, now: float | None = None) -> tuple[str, int]:
+                       epoch: int, now: float | None = None) -> tuple[str, int]:
     """A signed access token for `user_id` with `roles` in session epoch `epoch`, and its
     lifetime in seconds."""
     cfg = settings()

@@ -49,7 +49,7 @@ def sign_with_header(claims: dict, **header) -> str:
 
 
 def test_an_issued_token_verifies_and_carries_every_required_claim(aws):
-    token, ttl = tokens.issue_access_token("user-1", {"buyer", "creator"})
+    token, ttl = tokens.issue_access_token("user-1", {"buyer", "creator"}, 0)
     claims = tokens.verify_access_token(token)
     assert ttl <= 900 and claims["exp"] - claims["iat"] == ttl
     assert claims["sub"] == "user-1" and claims["roles"] == ["buyer", "creator"]
@@ -78,7 +78,7 @@ def test_hs256_signed_with_the_public_key_is_refused(aws):
 
 
 def test_an_expired_token_is_refused(aws):
-    token, _ = tokens.issue_access_token("user-1", {"buyer"}, now=time.time() - 3600)
+    token, _ = tokens.issue_access_token("user-1", {"buyer"}, 0, now=time.time() - 3600)
     with pytest.raises(tokens.InvalidToken) as refused:
         tokens.verify_access_token(token)
     assert refused.value.code == "token_expired"
@@ -107,7 +107,7 @@ def test_an_unknown_kid_is_refused_even_with_a_valid_signature_of_that_key(aws):
 
 
 def test_a_tampered_payload_is_refused(aws):
-    token, _ = tokens.issue_access_token("user-1", {"buyer"})
+    token, _ = tokens.issue_access_token("user-1", {"buyer"}, 0)
     head, _, signature = token.split(".")
     claims = jwt.decode(token, options={"verify_signature": False})
     claims["roles"] = ["buyer", "admin"]
@@ -124,10 +124,10 @@ def test_roles_must_be_a_list_of_strings(aws):
 def test_rotation_keeps_old_tokens_valid_and_publishes_both_keys(aws):
     from chalicelib import vault
 
-    old_token, _ = tokens.issue_access_token("user-1", {"buyer"})
+    old_token, _ = tokens.issue_access_token("user-1", {"buyer"}, 0)
     old_kid = keys.keyset().active_kid
     keys.install(keys.rotate(vault.load()))
-    new_token, _ = tokens.issue_access_token("user-1", {"buyer"})
+    new_token, _ = tokens.issue_access_token("user-1", {"buyer"}, 0)
     assert jwt.get_unverified_header(new_token)["kid"] != old_kid
     assert tokens.verify_access_token(old_token)["sub"] == "user-1"
     assert tokens.verify_access_token(new_token)["sub"] == "user-1"
@@ -139,7 +139,7 @@ def test_rotation_keeps_old_tokens_valid_and_publishes_both_keys(aws):
 
 
 def test_jwks_public_keys_verify_issued_tokens(aws):
-    token, _ = tokens.issue_access_token("user-1", {"buyer"})
+    token, _ = tokens.issue_access_token("user-1", {"buyer"}, 0)
     jwk = next(k for k in keys.keyset().jwks["keys"]
                if k["kid"] == jwt.get_unverified_header(token)["kid"])
     assert "d" not in jwk
@@ -155,7 +155,7 @@ def test_opaque_tokens_are_random_and_stored_as_sha256(aws):
 
 
 def test_a_token_issued_in_the_future_is_refused(aws):
-    token, _ = tokens.issue_access_token("user-1", {"buyer"}, now=time.time() + 3600)
+    token, _ = tokens.issue_access_token("user-1", {"buyer"}, 0, now=time.time() + 3600)
     with pytest.raises(tokens.InvalidToken):
         tokens.verify_access_token(token)
 
@@ -212,6 +212,6 @@ def test_a_crit_header_is_refused_since_no_extension_is_understood(aws, crit):
 
 
 def test_issued_tokens_carry_nbf_equal_to_iat(aws):
-    token, _ = tokens.issue_access_token("user-1", {"buyer"})
+    token, _ = tokens.issue_access_token("user-1", {"buyer"}, 0)
     claims = tokens.verify_access_token(token)
     assert claims["nbf"] == claims["iat"]
