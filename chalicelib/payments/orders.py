@@ -9,6 +9,7 @@ from chalicelib.errors import Conflict, NotFound, ProviderUnavailable, Refused, 
 from chalicelib.observability import logger
 from chalicelib.payments.processing import load
 from chalicelib.payments.schemas import (
+    AutoRefundOut,
     OrderLineOut,
     OrderList,
     OrderOut,
@@ -30,7 +31,10 @@ def order_out(o: OrderRecord, with_user: bool = False) -> OrderOut:
         subtotal=money(o.subtotal), discount=money(o.discount), total=money(o.total),
         amount_refunded=money(o.amount_refunded), created_at=o.created_at, paid_at=o.paid_at,
         checkout_url=o.checkout_url if o.status == "pending" else None, flag=o.flag,
-        user_id=o.user_id if with_user else None)
+        user_id=o.user_id if with_user else None,
+        auto_refund=AutoRefundOut(reason="duplicate", resource_ids=sorted(o.duplicates),
+                                  amount=money(o.duplicate_refund_due),
+                                  refund_id=o.duplicate_refund_id) if o.duplicates else None)
 
 
 def mine(user_id: str, order_id: str) -> OrderOut:
@@ -137,7 +141,7 @@ def refund(admin_id: str, order_id: str, amount: int | None, reason: str) -> Ref
     if o.status not in ("paid", "partially_refunded") or not o.payment_intent:
         raise Refused(f"A {o.status} order cannot be refunded.", code="not_refundable")
     remaining = int(o.amount_paid or 0) - int(o.amount_refunded or 0) - \
-        sum(o.pending_refunds().values())
+        sum(o.pending_refunds().values()) - o.unissued_duplicate_refund()
     amount = remaining if amount is None else amount
     if not 0 < amount <= remaining:
         raise Refused(f"At most {remaining} can be refunded.", code="refund_too_large",

@@ -158,6 +158,32 @@ class _EntitlementTaken(Exception):
         self.resource_ids = resource_ids
 
 
+def duplicate_share(o: OrderRecord, paid: int, resource_ids: set[str]) -> int:
+    """What an order that paid `paid` paid for `resource_ids`: their prices less their share
+    of the order's discount (rounded half up), never more than was paid."""
+    if {line.resource_id for line in o.lines} <= resource_ids:
+        return paid
+    prices = sum(int(line.unit_amount) for line in o.lines if line.resource_id in resource_ids)
+    subtotal = int(o.subtotal) or 1
+    return min(paid, (2 * prices * int(o.total) + subtotal) // (2 * subtotal))
+
+
+def _note_duplicates(o: OrderRecord, changes: dict[str, Any], skip: set[str]) -> None:
+    """A paid order that could not grant `skip` (owned through another order) owes their
+    share back: recorded with the changes, so it commits with the payment."""
+    known = set(o.duplicates or ())
+    paid = changes.get("amount_paid", o.amount_paid)
+    if not skip - known or paid is None:
+        return
+    if o.duplicate_refund_id:
+        # One automatic refund per order: a duplicate found after it is for a person.
+        logger.error("another duplicate after the duplicate refund",
+                     extra={"order_id": o.order_id, "resources": sorted(skip - known)})
+        return
+    changes.update(duplicates=known | skip,
+                   duplicate_refund_due=duplicate_share(o, int(paid), known | skip))
+
+
 def _commit(o: OrderRecord, changes: dict[str, Any], ledger: list[LedgerEntry],
             previous_access: str, now: str, skip: set[str]) -> str:
     """Write the merged order with everything that follows from it, in one transaction.
@@ -201,6 +227,13 @@ def _commit(o: OrderRecord, changes: dict[str, Any], ledger: list[LedgerEntry],
                               add_version_condition=False)
             if changes.get("payment_intent"):
                 tx.save(PaymentLink(pk=f"PI#{changes['payment_intent']}", order_id=o.order_id))
+            if "duplicates" in changes:
+                from chalicelib.catalog import audit
+
+                tx.save(audit.entry("system", "refund_duplicate", o.order_id, "duplicate",
+                                    {"resource_ids": sorted(changes["duplicates"]),
+                                     "amount": changes["duplicate_refund_due"],
+                                     "currency": o.currency}, target_type="order"))
     except TransactWriteError as exc:
         codes = db.cancellation_codes(exc)
         first = 1 + len(o.lines)
@@ -225,7 +258,10 @@ def apply(order_id: str, facts: Facts) -> str | None:
         previous_access = access_for(before, o.dispute_status)
         now = db.now_iso()
         changes, ledger = _merge(o, facts, now)
+        skip |= set(o.duplicates or ())
+        _note_duplicates(o, changes, skip)
         if not changes:
+            _refund_duplicates(o)
             return before
         try:
             status = _commit(o, changes, ledger, previous_access, now, skip)
@@ -240,8 +276,49 @@ def apply(order_id: str, facts: Facts) -> str | None:
                 continue
             raise
         _record_metrics(o, before, status, changes)
+        _refund_duplicates(o)
         return status
     raise RuntimeError(f"order {order_id} kept changing; the event will be retried")
+
+
+def _refund_duplicates(o: OrderRecord) -> None:
+    """Give back what the order owes for duplicates, once: Stripe's idempotency key is the
+    order's, and the refund id is recorded on the order. A provider failure raises, so the
+    event is retried (and, failing for good, waits in the dead-letter queue)."""
+    due = o.unissued_duplicate_refund()
+    if not due or not o.payment_intent:
+        return
+    from pynamodb.exceptions import UpdateError
+
+    from chalicelib.payments import gateway
+
+    params = {"payment_intent": o.payment_intent, "amount": due, "reason": "duplicate",
+              "metadata": {"order_id": o.order_id, "resource_ids": ",".join(
+                  sorted(o.duplicates or ()))[:450]}}
+    try:
+        created = gateway.create_refund(params, idempotency_key=f"duplicate-{o.order_id}")
+    except gateway.stripe_errors() as exc:
+        if not gateway.is_refusal(exc):
+            raise
+        # Refused for good (e.g. refunded in full at Stripe already): a person decides.
+        logger.error("duplicate refund refused", extra={"order_id": o.order_id,
+                                                        "error": str(exc)[:300]})
+        metrics.add_metric(name="DuplicateRefundRefused", unit="Count", value=1)
+        actions = [OrderRecord.duplicate_refund_id.set("refused"),
+                   OrderRecord.refund_failures.add({f"duplicate:{due}:refused"})]
+    else:
+        actions = [OrderRecord.duplicate_refund_id.set(created.id),
+                   OrderRecord.refunds_pending.add({OrderRecord.pending_entry(created.id, due)})]
+        metrics.add_metric(name="DuplicateRefunds", unit="Count", value=1)
+        logger.warning("payment for resources already owned refunded",
+                       extra={"order_id": o.order_id, "amount": due, "refund_id": created.id})
+    try:
+        o.update(actions=actions, condition=OrderRecord.duplicate_refund_id.does_not_exist(),
+                 add_version_condition=False)
+    except UpdateError as exc:
+        if not db.is_condition_failure(exc):
+            raise
+        # Recorded by a concurrent delivery: the same refund, by the same idempotency key.
 
 
 def _record_metrics(o: OrderRecord, before: str, status: str, changes: dict) -> None:

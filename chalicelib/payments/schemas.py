@@ -43,6 +43,15 @@ class OrderLineOut(Struct):
     unit_price: Money
 
 
+class AutoRefundOut(Struct):
+    """A refund the platform made by itself: `duplicate` when the order paid for resources the
+    buyer already owned through another order (`refund_id` is null until Stripe took it)."""
+    reason: Literal["duplicate"]
+    resource_ids: list[str]
+    amount: Money
+    refund_id: str | None
+
+
 class OrderOut(Struct):
     id: str
     status: str
@@ -56,6 +65,7 @@ class OrderOut(Struct):
     checkout_url: str | None
     flag: str | None = None
     user_id: str | None = None
+    auto_refund: AutoRefundOut | None = None
 
 
 class OrderEnvelope(Struct):

@@ -60,6 +60,12 @@ class OrderRecord(Model):
     refunds_pending = UnicodeSetAttribute(null=True)
     # Accepted refunds that failed at Stripe later: "<refund id>:<amount>:<reason>".
     refund_failures = UnicodeSetAttribute(null=True)
+    # Resources this order paid for that the buyer already owned through another order, the
+    # amount owed back for them, and the refund that gives it back (reason `duplicate`). Due
+    # is recorded with the payment, in its transaction, so a retried event still refunds.
+    duplicates = UnicodeSetAttribute(null=True)
+    duplicate_refund_due = NumberAttribute(null=True)
+    duplicate_refund_id = UnicodeAttribute(null=True)
     dispute_id = UnicodeAttribute(null=True)
     dispute_status = UnicodeAttribute(null=True)  # open, won, lost
     flag = UnicodeAttribute(null=True)
@@ -80,6 +86,10 @@ class OrderRecord(Model):
     def pending_entry(refund_id: str, amount: int) -> str:
         """An entry of `refunds_pending`."""
         return f"{refund_id}:{amount}"
+
+    def unissued_duplicate_refund(self) -> int:
+        """What is owed back for duplicates and not yet asked of Stripe."""
+        return 0 if self.duplicate_refund_id else int(self.duplicate_refund_due or 0)
 
     def pending_refunds(self) -> dict[str, int]:
         """{refund id: amount} of the refunds accepted whose event has not arrived."""

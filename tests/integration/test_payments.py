@@ -604,3 +604,108 @@ def test_once_the_open_checkout_has_expired_a_new_one_opens(api, shop, pump, str
     assert shop.order(first["order"]["id"])["status"] == "expired"
     second = shop.checkout()
     assert second["checkout_session_id"] != first["checkout_session_id"]
+
+
+# ---------------------------------------------------------------- a payment for what is owned
+
+@pytest.fixture
+def two_baskets(api, shop, pump):
+    """The shop's resource and a second one; a buyer with two open checkouts that overlap:
+    the first for the shop's resource alone, the second for both."""
+    second = publish(api, pump, shop.creator_token, shop.admin_token, title="第二本书",
+                     price={"amount": 2900, "currency": "cny"})
+    first = shop.checkout()
+    both = shop.checkout(items=[shop.resource["id"], second["id"]])
+    return first, both, second
+
+
+def settle(api, stripe, pump) -> None:
+    """Deliver Stripe's events, and the events of what their processing asked of Stripe."""
+    for _ in range(5):
+        deliveries = take_webhooks(stripe)
+        if not deliveries:
+            return
+        post_webhooks(api, deliveries, pump)
+
+
+def _ledger(order_id: str) -> int:
+    from chalicelib.payments.store import LedgerEntry
+
+    return sum(int(e.amount) for e in LedgerEntry.query(f"LEDGER#{order_id}"))
+
+
+def test_a_payment_for_something_already_owned_refunds_its_share_as_duplicate(
+        api, shop, pump, stripe, two_baskets):
+    first, both, second = two_baskets
+    # Given the buyer paid the first checkout,
+    stripe.pay(first["checkout_session_id"])
+    settle(api, stripe, pump)
+    # when the overlapping one is paid too,
+    stripe.pay(both["checkout_session_id"])
+    settle(api, stripe, pump)
+    # then the resource owned already is refunded (reason duplicate) and the new one granted.
+    order = shop.order(both["order"]["id"])
+    price = shop.resource["price"]
+    assert order["status"] == "partially_refunded"
+    assert order["amount_refunded"] == price
+    assert order["auto_refund"]["reason"] == "duplicate"
+    assert order["auto_refund"]["resource_ids"] == [shop.resource["id"]]
+    assert order["auto_refund"]["amount"] == price and order["auto_refund"]["refund_id"]
+    refunds = [e["data"]["object"] for e in stripe.events if e["type"] == "refund.created"]
+    assert [(r["reason"], r["amount"]) for r in refunds] == [("duplicate", price["amount"])]
+    assert sorted(shop.library()) == sorted([shop.resource["id"], second["id"]])
+    library = api.get("/me/library", token=shop.token).body["items"]
+    assert {i["resource"]["id"]: i["order_id"] for i in library}[shop.resource["id"]] == \
+        first["order"]["id"]
+    # The ledger balances: each order holds what it kept.
+    assert _ledger(first["order"]["id"]) == price["amount"]
+    assert _ledger(both["order"]["id"]) == second["price"]["amount"]
+    log = api.get(f"/admin/audit?resource_id={both['order']['id']}",
+                  token=shop.admin_token).body["items"]
+    assert [(e["action"], e["actor_id"], e["target_type"], e["reason"]) for e in log] == \
+        [("refund_duplicate", "system", "order", "duplicate")]
+    assert log[0]["details"]["resource_ids"] == [shop.resource["id"]]
+
+
+def test_an_order_of_only_owned_resources_is_refunded_in_full(api, shop, pump, stripe,
+                                                               two_baskets):
+    first, both, second = two_baskets
+    stripe.pay(both["checkout_session_id"])
+    settle(api, stripe, pump)
+    stripe.pay(first["checkout_session_id"])
+    settle(api, stripe, pump)
+    order = shop.order(first["order"]["id"])
+    assert order["status"] == "refunded" and order["amount_refunded"] == order["total"]
+    assert _ledger(first["order"]["id"]) == 0
+    # The owner order's access is untouched by the refunded duplicate.
+    assert sorted(shop.library()) == sorted([shop.resource["id"], second["id"]])
+    assert shop.download().status == 200
+
+
+def test_a_duplicate_found_while_stripe_is_down_is_refunded_when_the_event_is_retried(
+        api, shop, pump, stripe, two_baskets, stripe_down):
+    from chalicelib.payments.processing import load
+
+    first, both, second = two_baskets
+    stripe.pay(first["checkout_session_id"])
+    stripe.pay(both["checkout_session_id"])
+    deliveries = take_webhooks(stripe)
+    # Given the payment events are processed once while Stripe cannot be reached,
+    post_webhooks(api, deliveries)
+    pump.poll_once()
+    # then the duplicate is recorded with the payment, but no refund could be asked for yet,
+    due = load(both["order"]["id"])
+    assert due.duplicates and due.duplicate_refund_due and not due.duplicate_refund_id
+    # and an admin cannot refund what is owed to the duplicate meanwhile.
+    remaining = int(due.amount_paid) - int(due.duplicate_refund_due)
+    assert_envelope(refund(api, shop, both["order"]["id"], remaining + 1), 422,
+                    "refund_too_large")
+    # When Stripe is back, the retried event (its facts already applied) still refunds.
+    stripe_down.restore()
+    drain(pump, rounds=10)
+    settle(api, stripe, pump)
+    order = shop.order(both["order"]["id"])
+    assert order["status"] == "partially_refunded"
+    assert order["amount_refunded"] == shop.resource["price"]
+    refunds = [e for e in stripe.events if e["type"] == "refund.created"]
+    assert len(refunds) == 1
