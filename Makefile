@@ -80,7 +80,7 @@ package: $(STAMP)  ## STAGE=dev: the SAM template + zip for `aws cloudformation 
 	$(BIN)/python infra/package.py $(STAGE) build/$(STAGE)
 
 AHEAD ?= 0
-reconcile: $(STAMP)  ## repair pending orders from Stripe (local stack, or STAGE=...); AHEAD=40 skips the 35-minute wait locally
+reconcile: $(STAMP)  ## check every derived view against its source of truth and repair it: pending orders from Stripe, the outbox, entitlements, sales counts, search and cards (local stack, or STAGE=...); AHEAD=40 skips the 35-minute wait
 	$(BIN)/python -m chalicelib.local.ops reconcile --ahead $(AHEAD)
 
 payments-dlq: $(STAMP)  ## list the payments dead-letter queue (local stack, or STAGE=...)

@@ -62,9 +62,20 @@ def payment_events(event):
     return process_batch(event, consumer.record_handler)
 
 
+@app.on_sqs_message(queue=queue_name_for_import("DOMAIN_EVENTS_QUEUE"), batch_size=10,
+                    name="domain_events")
+def domain_events(event):
+    """Hands each domain event of the outbox to the subscribers of its type."""
+    from chalicelib.outbox import record_handler
+
+    return process_batch(event, record_handler)
+
+
 @app.schedule(Rate(15, unit=Rate.MINUTES), name="reconcile_payments")
 def reconcile_payments(event):
-    """Repairs orders whose payment events never arrived, from Stripe's own record."""
+    """Repairs orders whose payment events never arrived, from Stripe's own record, and
+    sends the domain events a crash or a queue outage left in the outbox."""
+    from chalicelib import outbox
     from chalicelib.payments.processing import reconcile
 
-    return reconcile()
+    return {**reconcile(), "relayed": outbox.relay()}

@@ -18,7 +18,7 @@ from chalicelib.local.provision import physical_names  # noqa: E402
 STAGES = ("dev", "staging", "prod")
 TABLES = ("UsersTable", "AuthTable", "StatsTable", "CatalogTable", "ListingsTable",
           "SearchTable", "OrdersTable", "IdempotencyTable")
-QUEUES = ("AnalyticsQueue", "UploadEventsQueue", "PaymentsQueue")
+QUEUES = ("AnalyticsQueue", "UploadEventsQueue", "PaymentsQueue", "DomainEventsQueue")
 
 
 def policy(stage: str) -> dict:

@@ -35,9 +35,12 @@ def _environment() -> None:
 
 
 def reconcile(ahead_minutes: int) -> None:
-    from chalicelib.payments.processing import reconcile as run
+    """Every derived view against its source of truth, repaired (chalicelib.reconcile)."""
+    from chalicelib.reconcile import run
 
-    print(json.dumps(run(now=time.time() + ahead_minutes * 60)))
+    report = run(now=time.time() + ahead_minutes * 60)
+    print(json.dumps(report, ensure_ascii=False))
+    print(f"{len(report['differences'])} differences found and repaired", file=sys.stderr)
 
 
 def _summary(message: dict) -> str:
@@ -90,7 +93,7 @@ def main(argv: list[str]) -> int:
     dead = jobs.add_parser("dlq")
     dead.add_argument("action", choices=["list", "redrive"])
     dead.add_argument("queue", nargs="?", default="payments",
-                      choices=["payments", "analytics", "upload_events"])
+                      choices=["payments", "analytics", "upload_events", "domain_events"])
     mig = jobs.add_parser("migrate")
     mig.add_argument("--dry-run", action="store_true")
     first = jobs.add_parser("admin")

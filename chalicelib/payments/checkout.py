@@ -15,6 +15,7 @@ from chalicelib.errors import Conflict, NotFound, ProviderUnavailable, Refused, 
 from chalicelib.observability import logger
 from chalicelib.payments import processing
 from chalicelib.payments.schemas import CheckoutOut, Quote, QuoteLine
+from chalicelib.payments.states import Access
 from chalicelib.payments.store import Entitlement, Line, OpenCheckout, OrderRecord
 
 # Stripe's shortest allowed session lifetime is 30 minutes from when it receives the request;
@@ -60,7 +61,7 @@ def _load(user_id: str, resource_ids: list[str]) -> tuple[list[ResourceRecord], 
         record = ResourceRecord.from_raw_data(item)
         by_id[record.resource_id] = record
     owned = {item["sk"]["S"][4:] for item in found[cfg.orders_table]
-             if item.get("status", {}).get("S") == "active"}
+             if item.get("status", {}).get("S") == Access.ACTIVE}
     missing = [r for r in resource_ids if r not in by_id or by_id[r].status != "published"]
     if missing:
         raise NotFound("Some resources are not on sale.", code="resource_not_found",

@@ -14,6 +14,7 @@ from chalicelib.catalog.store import ResourceRecord
 from chalicelib.config import settings
 from chalicelib.errors import Forbidden, NotFound, Throttled
 from chalicelib.payments.schemas import DownloadOut, LibraryItem, LibraryList
+from chalicelib.payments.states import Access
 from chalicelib.payments.store import DownloadLog, Entitlement
 from chalicelib.uploads import presign
 
@@ -26,7 +27,7 @@ def library(user_id: str, limit: int, cursor_text: str | None) -> LibraryList:
     scope = f"library:{user_id}"
     results = Entitlement.query(Entitlement.key(user_id), limit=limit,
                                 last_evaluated_key=cursor.decode(cursor_text, scope),
-                                filter_condition=Entitlement.status != "revoked")
+                                filter_condition=Entitlement.status != Access.REVOKED)
     entitlements, position = db.page(results)
     resources = {r.resource_id: r for r in ResourceRecord.batch_get(
         [(ResourceRecord.key(e.resource_id), "META") for e in entitlements])} \
@@ -51,16 +52,16 @@ def download(user_id: str, resource_id: str, source_ip: str | None) -> DownloadO
         raise NotFound("You have no access to this resource.", code="not_entitled")
     ent = Entitlement.from_raw_data(found[cfg.orders_table][0])
     resource = ResourceRecord.from_raw_data(found[cfg.catalog_table][0])
-    if ent.status == "revoked":
+    if ent.status == Access.REVOKED:
         raise NotFound("You have no access to this resource.", code="not_entitled")
-    if ent.status == "suspended":
+    if ent.status == Access.SUSPENDED:
         raise Forbidden("Access is suspended while a payment dispute is open.",
                         code="access_suspended")
     live = resource.live_file
     if live is None:
         raise NotFound("The resource has no file to download.", code="no_file")
     cap = resource.download_cap
-    condition = Entitlement.status == "active"
+    condition = Entitlement.status == Access.ACTIVE
     if cap:
         condition &= Entitlement.downloads < int(cap)
     now = int(time.time())

@@ -17,6 +17,7 @@ from chalicelib.payments.schemas import (
     Sale,
     SalesList,
 )
+from chalicelib.payments.states import REFUNDABLE
 from chalicelib.payments.store import OrderLine, OrderRecord
 
 
@@ -138,7 +139,7 @@ def refund(admin_id: str, order_id: str, amount: int | None, reason: str) -> Ref
     o = load(order_id)
     if o is None:
         raise NotFound("No such order.", code="order_not_found")
-    if o.status not in ("paid", "partially_refunded") or not o.payment_intent:
+    if o.status not in REFUNDABLE or not o.payment_intent:
         raise Refused(f"A {o.status} order cannot be refunded.", code="not_refundable")
     remaining = int(o.amount_paid or 0) - int(o.amount_refunded or 0) - \
         sum(o.pending_refunds().values()) - o.unissued_duplicate_refund()
@@ -152,8 +153,9 @@ def refund(admin_id: str, order_id: str, amount: int | None, reason: str) -> Ref
         # Under the version read above: nothing refunded, settled or reserved since.
         o.update(actions=[OrderRecord.refund_in_flight.set(request_id),
                           OrderRecord.refund_in_flight_at.set(now)],
-                 condition=OrderRecord.refund_in_flight.does_not_exist()
-                 | (OrderRecord.refund_in_flight_at < now - REFUND_RESERVATION_SECONDS))
+                 condition=OrderRecord.status.is_in(*REFUNDABLE)
+                 & (OrderRecord.refund_in_flight.does_not_exist()
+                    | (OrderRecord.refund_in_flight_at < now - REFUND_RESERVATION_SECONDS)))
     except UpdateError as exc:
         if db.is_condition_failure(exc):
             raise RefundInFlight() from None

@@ -12,12 +12,10 @@ from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib import db
-from chalicelib.catalog.store import ResourceRecord
+from chalicelib import db, outbox
 from chalicelib.observability import logger, metrics
+from chalicelib.payments.states import ORDER_TRANSITIONS, Access, OrderStatus, access_for
 from chalicelib.payments.store import Entitlement, LedgerEntry, OrderLine, OrderRecord, PaymentLink
-
-ACCESS = {"paid": "active", "partially_refunded": "active"}
 
 
 @dataclass
@@ -57,27 +55,21 @@ def order_lines(order: OrderRecord) -> list[OrderLine]:
             for line in order.lines]
 
 
-def derive(o: OrderRecord) -> str:
+def derive(o: OrderRecord) -> OrderStatus:
     """The status the facts of `o` amount to. Never backwards: every fact only adds."""
     if o.paid_at:
         if o.dispute_status in ("open", "lost"):
-            return "disputed"
+            return OrderStatus.DISPUTED
         if o.amount_refunded >= (o.amount_paid or 0) and o.amount_refunded > 0:
-            return "refunded"
+            return OrderStatus.REFUNDED
         if o.amount_refunded > 0:
-            return "partially_refunded"
-        return "paid"
+            return OrderStatus.PARTIALLY_REFUNDED
+        return OrderStatus.PAID
     if o.failed_at:
-        return "failed"
+        return OrderStatus.FAILED
     if o.expired_at:
-        return "expired"
-    return "pending"
-
-
-def access_for(status: str, dispute_status: str | None) -> str:
-    if status == "disputed" and dispute_status == "open":
-        return "suspended"
-    return ACCESS.get(status, "revoked")
+        return OrderStatus.EXPIRED
+    return OrderStatus.PENDING
 
 
 def _merge(o: OrderRecord, facts: Facts, now: str) -> tuple[dict[str, Any], list[LedgerEntry]]:
@@ -143,7 +135,7 @@ def _merge(o: OrderRecord, facts: Facts, now: str) -> tuple[dict[str, Any], list
     return changes, ledger
 
 
-def _entitlements(o: OrderRecord, access: str, now: str, source: str) -> list[Entitlement]:
+def _entitlements(o: OrderRecord, access: Access, now: str, source: str) -> list[Entitlement]:
     return [Entitlement(pk=Entitlement.key(o.user_id), sk=Entitlement.sort_key(line.resource_id),
                         user_id=o.user_id, resource_id=line.resource_id, order_id=o.order_id,
                         source=source, status=access, granted_at=now, updated_at=now)
@@ -199,9 +191,11 @@ def _commit(o: OrderRecord, changes: dict[str, Any], ledger: list[LedgerEntry],
                 # A flagged order waits for a person, not for reconciliation.
                 OrderRecord.gsi3pk.set("STATUS#flagged" if o.flag else f"STATUS#{status}")]
     granted: list[str] = []
+    events: list[Any] = []
     try:
         with db.transaction() as tx:
-            tx.update(o, actions=actions)
+            tx.update(o, actions=actions, condition=OrderRecord.status.is_in(
+                *ORDER_TRANSITIONS[status]))
             for line in o.lines:
                 tx.update(OrderLine(pk=o.pk, sk=f"ITEM#{line.resource_id}"),
                           actions=[OrderLine.status.set(status)])
@@ -214,17 +208,20 @@ def _commit(o: OrderRecord, changes: dict[str, Any], ledger: list[LedgerEntry],
                     # over a live entitlement another order of the buyer granted.
                     tx.save(ent, condition=Entitlement.sk.does_not_exist()
                             | (Entitlement.order_id == o.order_id)
-                            | (Entitlement.status == "revoked"))
+                            | (Entitlement.status == Access.REVOKED))
             for entry in ledger:
                 tx.save(entry, condition=LedgerEntry.sk.does_not_exist())
             if "paid_at" in changes:
-                # Counted with the payment, so a sale counts exactly once.
-                for line in o.lines:
-                    tx.update(ResourceRecord(pk=ResourceRecord.key(line.resource_id),
-                                             sk="META"),
-                              actions=[ResourceRecord.sales.add(1)],
-                              condition=ResourceRecord.pk.exists(),
-                              add_version_condition=False)
+                # Reported with the payment, in its transaction: never lost, never twice.
+                events.append(outbox.record("orders_table", "order.paid", {
+                    "order_id": o.order_id, "user_id": o.user_id, "currency": o.currency,
+                    "amount": int(o.amount_paid or 0),
+                    "resource_ids": [line.resource_id for line in o.lines],
+                    "lines": [{"resource_id": line.resource_id, "creator_id": line.creator_id,
+                               "unit_amount": int(line.unit_amount)} for line in o.lines]},
+                    now))
+            for item in events:
+                tx.save(item)
             if changes.get("payment_intent"):
                 tx.save(PaymentLink(pk=f"PI#{changes['payment_intent']}", order_id=o.order_id))
             if "duplicates" in changes:
@@ -243,6 +240,7 @@ def _commit(o: OrderRecord, changes: dict[str, Any], ledger: list[LedgerEntry],
         if taken and codes[0] != "ConditionalCheckFailed":
             raise _EntitlementTaken(taken) from exc
         raise
+    outbox.publish(events)
     return status
 
 
@@ -359,15 +357,15 @@ def _money(amount: int, currency: str) -> str:
 def grant_free(order: OrderRecord) -> None:
     """A zero-total order: paid at once, access granted, no payment provider involved."""
     now = db.now_iso()
-    order.status, order.paid_at, order.amount_paid = "paid", now, 0
-    order.gsi3pk = "STATUS#paid"
+    order.status, order.paid_at, order.amount_paid = OrderStatus.PAID, now, 0
+    order.gsi3pk = f"STATUS#{OrderStatus.PAID}"
     with db.transaction() as tx:
         tx.save(order, condition=OrderRecord.pk.does_not_exist())
         for line in order_lines(order):
             tx.save(line)
-        for ent in _entitlements(order, "active", now, "free"):
+        for ent in _entitlements(order, Access.ACTIVE, now, "free"):
             tx.save(ent, condition=Entitlement.sk.does_not_exist()
-                    | (Entitlement.status == "revoked"))
+                    | (Entitlement.status == Access.REVOKED))
 
 
 # ---------------------------------------------------------------- Stripe events
@@ -463,7 +461,7 @@ def rerank_recent_sales(now: float | None = None) -> int:
 
     since = datetime.fromtimestamp((now or time.time()) - RERANK_WINDOW_SECONDS, UTC)
     since_key = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    sold = {line.resource_id for status in ("paid", "partially_refunded")
+    sold = {line.resource_id for status in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
             for order in OrderRecord.by_status.query(f"STATUS#{status}",
                                                      OrderRecord.gsi3sk >= since_key)
             for line in order.lines}

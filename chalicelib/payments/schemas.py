@@ -1,16 +1,19 @@
 """Request and response models of checkout, orders, library and downloads."""
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from msgspec import Meta, Struct, field
 
 from chalicelib.accounts.schemas import Input, Limit
 from chalicelib.catalog.schemas import Money, ResourceCard
+from chalicelib.payments.states import Access, OrderStatus
 
 ResourceId = Annotated[str, Meta(min_length=1, max_length=64)]
-OrderStatus = Literal["pending", "paid", "refunded", "partially_refunded", "failed", "expired",
-                      "disputed"]
+# The admin filter's statuses: an order's, or `flagged` (waiting for a person).
+OrderFilter = StrEnum("OrderFilter", {**{s.name: s.value for s in OrderStatus},  # type: ignore[misc]
+                                      "FLAGGED": "flagged"})
 
 
 class ItemRef(Input):
@@ -54,7 +57,7 @@ class AutoRefundOut(Struct):
 
 class OrderOut(Struct):
     id: str
-    status: str
+    status: OrderStatus
     items: list[OrderLineOut]
     subtotal: Money
     discount: Money
@@ -97,7 +100,7 @@ class RefundAccepted(Struct):
 
 class AdminOrdersQuery(Struct):
     # `flagged`: orders whose payment did not match them, waiting for a person.
-    status: OrderStatus | Literal["flagged"] | None = None
+    status: OrderFilter | None = None
     user_id: str | None = None
     resource_id: str | None = None
     date_from: Annotated[str, Meta(max_length=40)] | None = field(default=None, name="from")
@@ -111,7 +114,7 @@ class Sale(Struct):
     resource_id: str
     title: str
     price: Money
-    status: str
+    status: OrderStatus
     created_at: str
 
 
@@ -123,7 +126,7 @@ class SalesList(Struct):
 class LibraryItem(Struct):
     resource: ResourceCard
     source: str
-    status: str
+    status: Access
     order_id: str
     granted_at: str
     downloads: int

@@ -1,0 +1,154 @@
+"""The transactional outbox: a domain event is written in the same DynamoDB transaction as the
+state change it reports, into the table of the context that owns the change, and delivered
+to the domain-events queue afterwards. A crash between the commit and the delivery loses
+nothing: the relay (every reconciliation run, and `make reconcile`) sends what is left. So
+events are delivered at least once, and every subscriber is idempotent by the event's id.
+
+The consumer (`record_handler`) hands each event to the subscribers of its type, named in
+SUBSCRIBERS and imported on first use, so a context reacts to another's events without
+importing its storage."""
+from __future__ import annotations
+
+import importlib
+import time
+import uuid
+from typing import Any
+
+import msgspec
+
+from chalicelib.observability import logger
+
+SHARDS = 4
+# An outbox item younger than this may still be on its way from the request that wrote it.
+RELAY_AFTER_SECONDS = 60
+
+
+class DomainEvent(msgspec.Struct, forbid_unknown_fields=True):
+    event_id: str
+    type: str
+    at: str
+    payload: dict
+
+
+# event type -> "module:function" of each subscriber, called with the DomainEvent.
+SUBSCRIBERS: dict[str, tuple[str, ...]] = {
+    "order.paid": ("chalicelib.catalog.sales:count_sale",),
+}
+
+_models: dict[str, Any] = {}
+
+
+def model(table_setting: str) -> Any:
+    """The outbox of the table named by `settings().<table_setting>`: OUTBOX#<shard> /
+    <at>#<event id>, the event as JSON. One model class per table."""
+    if table_setting not in _models:
+        from pynamodb.attributes import UnicodeAttribute
+        from pynamodb.models import Model
+
+        from chalicelib.db import table_meta
+
+        attrs = {"Meta": table_meta(table_setting),
+                 "pk": UnicodeAttribute(hash_key=True), "sk": UnicodeAttribute(range_key=True),
+                 "event": UnicodeAttribute()}
+        name = "Outbox" + "".join(p.title() for p in table_setting.split("_"))
+        _models[table_setting] = type(name, (Model,), attrs)
+    return _models[table_setting]
+
+
+def record(table_setting: str, event_type: str, payload: dict, at: str) -> Any:
+    """A new outbox item, to be saved inside the transaction of the change it reports."""
+    event_id = uuid.uuid4().hex
+    event = DomainEvent(event_id=event_id, type=event_type, at=at, payload=payload)
+    shard = int(event_id[:8], 16) % SHARDS
+    return model(table_setting)(pk=f"OUTBOX#{shard}", sk=f"{at}#{event_id}",
+                                event=msgspec.json.encode(event).decode())
+
+
+def publish(items: list[Any]) -> int:
+    """Send committed outbox items to the domain-events queue, then delete them. Failures are
+    logged, never raised: the change is committed, and the relay sends them later."""
+    if not items:
+        return 0
+    from chalicelib import aws
+    from chalicelib.config import settings
+
+    sent = 0
+    try:
+        url = aws.queue_url(settings().domain_events_queue)
+        for start in range(0, len(items), 10):
+            chunk = items[start:start + 10]
+            reply = aws.sqs().send_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "MessageBody": item.event} for i, item in enumerate(chunk)])
+            done = [chunk[int(ok["Id"])] for ok in reply.get("Successful", [])]
+            with type(chunk[0]).batch_write() as batch:
+                for item in done:
+                    batch.delete(item)
+            sent += len(done)
+    except Exception:  # noqa: BLE001 - the outbox keeps them; the relay sends them later
+        logger.exception("domain events not sent yet", extra={"count": len(items) - sent})
+    return sent
+
+
+def pending(table_setting: str, older_than: float | None = None) -> list[Any]:
+    """Outbox items of a table not yet delivered: one Query per shard."""
+    cls = model(table_setting)
+    found: list[Any] = []
+    for shard in range(SHARDS):
+        if older_than is None:
+            found.extend(cls.query(f"OUTBOX#{shard}"))
+        else:
+            from datetime import UTC, datetime
+
+            cutoff = datetime.fromtimestamp(older_than, UTC).isoformat(
+                timespec="milliseconds").replace("+00:00", "Z")
+            found.extend(cls.query(f"OUTBOX#{shard}", cls.sk < cutoff))
+    return found
+
+
+# The tables whose contexts write domain events.
+TABLES = ("orders_table",)
+
+
+def relay(now: float | None = None, everything: bool = False) -> int:
+    """Send what the requests that wrote them did not (a crash, a queue outage)."""
+    older_than = None if everything else (now or time.time()) - RELAY_AFTER_SECONDS
+    sent = 0
+    for table in TABLES:
+        left = pending(table, older_than)
+        sent += publish(left)
+        if left:
+            logger.warning("outbox relayed", extra={"table": table, "count": len(left)})
+    return sent
+
+
+# A subscriber's mark that it applied an event, kept a month (past any redelivery).
+APPLIED_DAYS = 30
+
+
+def applied_marker(table_setting: str, subscriber: str, event: DomainEvent) -> Any:
+    """An item to save (condition: absent) in the transaction of a subscriber's change, so
+    a redelivered event changes nothing twice."""
+    key = f"{table_setting}:applied"
+    if key not in _models:
+        from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+        from pynamodb.models import Model
+
+        from chalicelib.db import table_meta
+
+        _models[key] = type("Applied" + "".join(p.title() for p in table_setting.split("_")),
+                            (Model,), {"Meta": table_meta(table_setting),
+                                       "pk": UnicodeAttribute(hash_key=True),
+                                       "sk": UnicodeAttribute(range_key=True),
+                                       "expires_at": NumberAttribute()})
+    cls = _models[key]
+    return cls(pk=f"APPLIED#{event.event_id}", sk=subscriber,
+               expires_at=int(time.time()) + APPLIED_DAYS * 86400)
+
+
+def record_handler(record: Any) -> None:
+    """One domain event from the queue, to each subscriber of its type. A subscriber that
+    fails fails the record, which is retried and, failing for good, dead-lettered."""
+    event = msgspec.json.decode(record.body, type=DomainEvent)
+    for target in SUBSCRIBERS.get(event.type, ()):
+        module, function = target.split(":")
+        getattr(importlib.import_module(module), function)(event)
