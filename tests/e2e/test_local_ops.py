@@ -1,5 +1,5 @@
 """Operator jobs against the running local stack: the payments dead-letter queue is listed
-and redriven; reconciliation runs on demand."""
+and redriven; reconciliation runs on demand and reports drift."""
 from __future__ import annotations
 
 import json
@@ -43,6 +43,9 @@ def test_dead_letters_are_listed_and_redriven_to_the_consumer(boto, stack):
     assert eventually(lambda: depth(sqs, queue) == 0 and depth(sqs, dlq) == 0)
 
 
-def test_reconciliation_runs_on_demand(stack):
+def test_reconciliation_runs_on_demand_and_finds_no_drift_on_a_healthy_stack(stack):
     result = json.loads(ops("reconcile", "--ahead", "40"))
-    assert set(result) == {"pending_seen", "repaired", "reranked"}
+    assert set(result) == {"payments", "relayed", "differences", "search_and_cards_rebuilt"}
+    assert set(result["payments"]) == {"pending_seen", "repaired", "reranked"}
+    assert result["differences"] == []
+    assert result["search_and_cards_rebuilt"] > 0  # the seeded catalog
