@@ -130,7 +130,13 @@ def is_condition_failure(exc: Exception) -> bool:
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_at(datetime.now(UTC).timestamp())
+
+
+def iso_at(seconds: float) -> str:
+    """The sortable UTC timestamp (the one stored in keys) of epoch `seconds`."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(
+        timespec="milliseconds").replace("+00:00", "Z")
 
 
 T = TypeVar("T")

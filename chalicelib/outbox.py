@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -35,24 +36,33 @@ SUBSCRIBERS: dict[str, tuple[str, ...]] = {
     "order.paid": ("chalicelib.catalog.sales:count_sale",),
 }
 
-_models: dict[str, Any] = {}
+_models: dict[tuple[str, str], Any] = {}
 
 
-def model(table_setting: str) -> Any:
-    """The outbox of the table named by `settings().<table_setting>`: OUTBOX#<shard> /
-    <at>#<event id>, the event as JSON. One model class per table."""
-    if table_setting not in _models:
+def _model(kind: str, table_setting: str, attributes: Callable[[], dict[str, Any]]) -> Any:
+    """A PynamoDB model of `kind` in the table named by `settings().<table_setting>`, keyed
+    pk / sk, with `attributes()` besides: one class per kind and table, made on first use."""
+    if (kind, table_setting) not in _models:
         from pynamodb.attributes import UnicodeAttribute
         from pynamodb.models import Model
 
         from chalicelib.db import table_meta
 
-        attrs = {"Meta": table_meta(table_setting),
-                 "pk": UnicodeAttribute(hash_key=True), "sk": UnicodeAttribute(range_key=True),
-                 "event": UnicodeAttribute()}
-        name = "Outbox" + "".join(p.title() for p in table_setting.split("_"))
-        _models[table_setting] = type(name, (Model,), attrs)
-    return _models[table_setting]
+        name = kind + "".join(p.title() for p in table_setting.split("_"))
+        _models[kind, table_setting] = type(name, (Model,), {
+            "Meta": table_meta(table_setting), "pk": UnicodeAttribute(hash_key=True),
+            "sk": UnicodeAttribute(range_key=True), **attributes()})
+    return _models[kind, table_setting]
+
+
+def model(table_setting: str) -> Any:
+    """The outbox of a table: OUTBOX#<shard> / <at>#<event id>, the event as JSON."""
+    def attributes() -> dict[str, Any]:
+        from pynamodb.attributes import UnicodeAttribute
+
+        return {"event": UnicodeAttribute()}
+
+    return _model("Outbox", table_setting, attributes)
 
 
 def record(table_setting: str, event_type: str, payload: dict, at: str) -> Any:
@@ -91,18 +101,11 @@ def publish(items: list[Any]) -> int:
 
 def pending(table_setting: str, older_than: float | None = None) -> list[Any]:
     """Outbox items of a table not yet delivered: one Query per shard."""
-    cls = model(table_setting)
-    found: list[Any] = []
-    for shard in range(SHARDS):
-        if older_than is None:
-            found.extend(cls.query(f"OUTBOX#{shard}"))
-        else:
-            from datetime import UTC, datetime
+    from chalicelib.db import iso_at
 
-            cutoff = datetime.fromtimestamp(older_than, UTC).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z")
-            found.extend(cls.query(f"OUTBOX#{shard}", cls.sk < cutoff))
-    return found
+    cls = model(table_setting)
+    before = None if older_than is None else cls.sk < iso_at(older_than)
+    return [item for shard in range(SHARDS) for item in cls.query(f"OUTBOX#{shard}", before)]
 
 
 # The tables whose contexts write domain events.
@@ -128,19 +131,12 @@ APPLIED_DAYS = 30
 def applied_marker(table_setting: str, subscriber: str, event: DomainEvent) -> Any:
     """An item to save (condition: absent) in the transaction of a subscriber's change, so
     a redelivered event changes nothing twice."""
-    key = f"{table_setting}:applied"
-    if key not in _models:
-        from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-        from pynamodb.models import Model
+    def attributes() -> dict[str, Any]:
+        from pynamodb.attributes import NumberAttribute
 
-        from chalicelib.db import table_meta
+        return {"expires_at": NumberAttribute()}
 
-        _models[key] = type("Applied" + "".join(p.title() for p in table_setting.split("_")),
-                            (Model,), {"Meta": table_meta(table_setting),
-                                       "pk": UnicodeAttribute(hash_key=True),
-                                       "sk": UnicodeAttribute(range_key=True),
-                                       "expires_at": NumberAttribute()})
-    cls = _models[key]
+    cls = _model("Applied", table_setting, attributes)
     return cls(pk=f"APPLIED#{event.event_id}", sk=subscriber,
                expires_at=int(time.time()) + APPLIED_DAYS * 86400)
 

@@ -22,15 +22,21 @@ def run(now: float | None = None, repair: bool = True) -> dict[str, Any]:
 
     report: dict[str, Any] = {"payments": processing.reconcile(now or time.time()),
                               "relayed": outbox.relay(everything=True)}
+    published = _published(search_views)
     report["differences"] = views.check_entitlements(repair) + \
-        sales.check_counts(views.sold_count, repair)
-    rebuilt, position = 0, None
-    while True:
-        ids, position = search_views.page(position, 100)
-        for resource_id in ids:
-            search_views.apply(resource_id)
-        rebuilt += len(ids)
-        if not position:
-            break
-    report["search_and_cards_rebuilt"] = rebuilt
+        sales.check_counts(published, views.sold_count, repair)
+    for resource_id in published:
+        search_views.apply(resource_id)
+    report["search_and_cards_rebuilt"] = len(published)
     return report
+
+
+def _published(search_views: Any) -> list[str]:
+    """Every published resource's id, a page of the `all` listing at a time."""
+    ids: list[str] = []
+    position = None
+    while True:
+        page, position = search_views.page(position, 100)
+        ids += page
+        if not position:
+            return ids

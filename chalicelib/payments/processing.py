@@ -135,7 +135,8 @@ def _merge(o: OrderRecord, facts: Facts, now: str) -> tuple[dict[str, Any], list
     return changes, ledger
 
 
-def _entitlements(o: OrderRecord, access: Access, now: str, source: str) -> list[Entitlement]:
+def entitlements(o: OrderRecord, access: Access, now: str, source: str) -> list[Entitlement]:
+    """The entitlement each line of `o` gives, with `access`."""
     return [Entitlement(pk=Entitlement.key(o.user_id), sk=Entitlement.sort_key(line.resource_id),
                         user_id=o.user_id, resource_id=line.resource_id, order_id=o.order_id,
                         source=source, status=access, granted_at=now, updated_at=now)
@@ -153,8 +154,6 @@ class _EntitlementTaken(Exception):
 def duplicate_share(o: OrderRecord, paid: int, resource_ids: set[str]) -> int:
     """What an order that paid `paid` paid for `resource_ids`: their prices less their share
     of the order's discount (rounded half up), never more than was paid."""
-    if {line.resource_id for line in o.lines} <= resource_ids:
-        return paid
     prices = sum(int(line.unit_amount) for line in o.lines if line.resource_id in resource_ids)
     subtotal = int(o.subtotal) or 1
     return min(paid, (2 * prices * int(o.total) + subtotal) // (2 * subtotal))
@@ -200,7 +199,7 @@ def _commit(o: OrderRecord, changes: dict[str, Any], ledger: list[LedgerEntry],
                 tx.update(OrderLine(pk=o.pk, sk=f"ITEM#{line.resource_id}"),
                           actions=[OrderLine.status.set(status)])
             if access != previous_access:
-                for ent in _entitlements(o, access, now, "purchase"):
+                for ent in entitlements(o, access, now, "purchase"):
                     if ent.resource_id in skip:
                         continue
                     granted.append(ent.resource_id)
@@ -363,7 +362,7 @@ def grant_free(order: OrderRecord) -> None:
         tx.save(order, condition=OrderRecord.pk.does_not_exist())
         for line in order_lines(order):
             tx.save(line)
-        for ent in _entitlements(order, Access.ACTIVE, now, "free"):
+        for ent in entitlements(order, Access.ACTIVE, now, "free"):
             tx.save(ent, condition=Entitlement.sk.does_not_exist()
                     | (Entitlement.status == Access.REVOKED))
 
@@ -455,12 +454,9 @@ def rerank_recent_sales(now: float | None = None) -> int:
     when their sales reached another tier (their sales count is exact; the `popular` order
     and search ranking catch up here, every 15 minutes, off the payment path).
     Orders paid since the last run were created at most a session's life before it."""
-    from datetime import UTC, datetime
-
     from chalicelib.catalog import review
 
-    since = datetime.fromtimestamp((now or time.time()) - RERANK_WINDOW_SECONDS, UTC)
-    since_key = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    since_key = db.iso_at((now or time.time()) - RERANK_WINDOW_SECONDS)
     sold = {line.resource_id for status in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
             for order in OrderRecord.by_status.query(f"STATUS#{status}",
                                                      OrderRecord.gsi3sk >= since_key)
@@ -473,12 +469,9 @@ def rerank_recent_sales(now: float | None = None) -> int:
 def reconcile(now: float | None = None, limit: int = 200) -> dict[str, int]:
     """Orders still pending 35 minutes after checkout: ask Stripe about their session and
     apply what it says, as its events would have. Drift is repaired, never kept."""
-    from datetime import UTC, datetime
-
     from chalicelib.payments import gateway
 
-    cutoff = datetime.fromtimestamp((now or time.time()) - RECONCILE_AFTER_SECONDS, UTC)
-    cutoff_key = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    cutoff_key = db.iso_at((now or time.time()) - RECONCILE_AFTER_SECONDS)
     seen = repaired = 0
     for order in OrderRecord.by_status.query("STATUS#pending", OrderRecord.gsi3sk < cutoff_key,
                                              limit=limit):

@@ -21,16 +21,20 @@ def sold_count(resource_id: str) -> int:
 
 def check_entitlements(repair: bool) -> list[dict[str, Any]]:
     """Every order's entitlements against what its status gives; with `repair`, the
-    entitlement is rewritten to agree (never one another live order holds)."""
+    entitlement is rewritten to agree (never one another live order holds). One Query per
+    status and one BatchGetItem per order."""
     differences = []
     for status in OrderStatus:
         for order in OrderRecord.by_status.query(f"STATUS#{status}"):
             expected = access_for(order.status, order.dispute_status)
             owned_elsewhere = set(order.duplicates or ())
-            for line in order.lines:
-                if line.resource_id in owned_elsewhere:
-                    continue
-                found = _entitlement(order.user_id, line.resource_id)
+            wanted = [line.resource_id for line in order.lines
+                      if line.resource_id not in owned_elsewhere]
+            held = {e.resource_id: e for e in Entitlement.batch_get(
+                [(Entitlement.key(order.user_id), Entitlement.sort_key(r)) for r in wanted],
+                consistent_read=True)} if wanted else {}
+            for resource_id in wanted:
+                found = held.get(resource_id)
                 if found is not None and found.order_id != order.order_id:
                     if found.status != Access.REVOKED or expected == Access.REVOKED:
                         continue  # another order's grant, or nothing to give
@@ -39,33 +43,25 @@ def check_entitlements(repair: bool) -> list[dict[str, Any]]:
                 if actual == expected or (actual is None and expected == Access.REVOKED):
                     continue
                 differences.append({"view": "entitlement", "order_id": order.order_id,
-                                    "resource_id": line.resource_id, "expected": expected,
+                                    "resource_id": resource_id, "expected": expected,
                                     "found": actual})
                 if repair:
-                    _grant(order, line.resource_id, expected)
+                    _grant(order, resource_id, expected, found)
     return differences
 
 
-def _entitlement(user_id: str, resource_id: str) -> Entitlement | None:
-    try:
-        return Entitlement.get(Entitlement.key(user_id), Entitlement.sort_key(resource_id),
-                               consistent_read=True)
-    except Entitlement.DoesNotExist:
-        return None
-
-
-def _grant(order: OrderRecord, resource_id: str, access: Access) -> None:
+def _grant(order: OrderRecord, resource_id: str, access: Access,
+           mine: Entitlement | None) -> None:
+    """Give `order`'s `access` to `resource_id`: `mine` (the order's own entitlement) keeps
+    its download count; otherwise a new one, never over another order's live grant."""
     from chalicelib import db
+    from chalicelib.payments.processing import entitlements
 
     now = db.now_iso()
-    mine = _entitlement(order.user_id, resource_id)
-    if mine is not None and mine.order_id == order.order_id:
-        # Its download count stays.
+    if mine is not None:
         mine.update(actions=[Entitlement.status.set(access), Entitlement.updated_at.set(now)],
                     condition=Entitlement.order_id == order.order_id)
         return
-    Entitlement(pk=Entitlement.key(order.user_id), sk=Entitlement.sort_key(resource_id),
-                user_id=order.user_id, resource_id=resource_id, order_id=order.order_id,
-                source="free" if not order.total else "purchase", status=access,
-                granted_at=now, updated_at=now).save(
-        condition=Entitlement.sk.does_not_exist() | (Entitlement.status == Access.REVOKED))
+    [fresh] = [e for e in entitlements(order, access, now, "free" if not order.total
+                                        else "purchase") if e.resource_id == resource_id]
+    fresh.save(condition=Entitlement.sk.does_not_exist() | (Entitlement.status == Access.REVOKED))

@@ -628,6 +628,13 @@ def settle(api, stripe, pump) -> None:
         post_webhooks(api, deliveries, pump)
 
 
+def pay_in_turn(api, stripe, pump, *checkouts) -> None:
+    """Pay each checkout, and let everything its payment brings settle before the next."""
+    for made in checkouts:
+        stripe.pay(made["checkout_session_id"])
+        settle(api, stripe, pump)
+
+
 def _ledger(order_id: str) -> int:
     from chalicelib.payments.store import LedgerEntry
 
@@ -637,12 +644,8 @@ def _ledger(order_id: str) -> int:
 def test_a_payment_for_something_already_owned_refunds_its_share_as_duplicate(
         api, shop, pump, stripe, two_baskets):
     first, both, second = two_baskets
-    # Given the buyer paid the first checkout,
-    stripe.pay(first["checkout_session_id"])
-    settle(api, stripe, pump)
-    # when the overlapping one is paid too,
-    stripe.pay(both["checkout_session_id"])
-    settle(api, stripe, pump)
+    # Given the buyer paid the first checkout, when the overlapping one is paid too,
+    pay_in_turn(api, stripe, pump, first, both)
     # then the resource owned already is refunded (reason duplicate) and the new one granted.
     order = shop.order(both["order"]["id"])
     price = shop.resource["price"]
@@ -670,10 +673,7 @@ def test_a_payment_for_something_already_owned_refunds_its_share_as_duplicate(
 def test_an_order_of_only_owned_resources_is_refunded_in_full(api, shop, pump, stripe,
                                                                two_baskets):
     first, both, second = two_baskets
-    stripe.pay(both["checkout_session_id"])
-    settle(api, stripe, pump)
-    stripe.pay(first["checkout_session_id"])
-    settle(api, stripe, pump)
+    pay_in_turn(api, stripe, pump, both, first)
     order = shop.order(first["order"]["id"])
     assert order["status"] == "refunded" and order["amount_refunded"] == order["total"]
     assert _ledger(first["order"]["id"]) == 0
