@@ -34,8 +34,8 @@ def _purchase(h: Harness) -> list[dict]:
     import app as app_module
     from chalicelib.accounts import service, tokens
     from chalicelib.config import settings
-    from chalicelib.local.stripe_standin import StripeStandIn
     from chalicelib.payments import gateway
+    from devstack.stripe_standin import StripeStandIn
 
     deliveries: list[tuple[bytes, str]] = []
     standin = StripeStandIn("whsec_bench", lambda body, sig: deliveries.append((body, sig)))

@@ -72,7 +72,7 @@ def api_event(method: str, resource: str, path: str, token: str, agent: str,
 
 def start(overrides: dict[str, str] | None = None) -> Harness:
     """Start moto, create the resources, seed the demo data and a buyer with an entitlement."""
-    from chalicelib.local import stage
+    from devstack import stage
 
     stage.apply("local", {"POWERTOOLS_METRICS_DISABLED": "true",
                           "STRIPE_WEBHOOK_SECRET": "whsec_bench", **(overrides or {})})
@@ -92,9 +92,9 @@ def start(overrides: dict[str, str] | None = None) -> Harness:
     from chalicelib.accounts import keys, service, tokens
     from chalicelib.catalog.store import ResourceRecord
     from chalicelib.config import settings
-    from chalicelib.local.provision import provision
-    from chalicelib.local.stack import seed_admin, seed_demo
     from chalicelib.payments import checkout
+    from devstack.provision import provision
+    from devstack.stack import seed_admin, seed_demo
 
     cfg = settings()
     provision(cfg.stage, cfg.region)

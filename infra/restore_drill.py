@@ -41,7 +41,7 @@ def _purchase() -> None:
 
 
 def drill(out=print) -> bool:
-    from chalicelib.local import stage
+    from devstack import stage
 
     stage.apply("local", {"STRIPE_WEBHOOK_SECRET": "whsec_drill"})
     from moto import mock_aws
@@ -50,8 +50,8 @@ def drill(out=print) -> bool:
         from chalicelib import aws
         from chalicelib.accounts import keys
         from chalicelib.config import settings
-        from chalicelib.local.provision import load_template, physical_names, provision
-        from chalicelib.local.stack import seed_admin, seed_demo
+        from devstack.provision import load_template, physical_names, provision
+        from devstack.stack import seed_admin, seed_demo
 
         cfg = settings()
         provision(cfg.stage, cfg.region)

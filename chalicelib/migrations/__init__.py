@@ -6,7 +6,7 @@ Each migration is a module `mNNNN_name.py` with `DESCRIPTION`, `estimate() -> in
 records each one under MIGRATION#<name> with its position after every page, so an
 interrupted run resumes where it stopped, and a finished one is never run again.
 
-    python -m chalicelib.local.ops migrate [--dry-run]     # make migrate [DRY_RUN=1]
+    python -m devstack.ops migrate [--dry-run]     # make migrate [DRY_RUN=1]
 """
 from __future__ import annotations
 
