@@ -246,10 +246,10 @@ def _stripe_env(h: Harness, inbox: list[tuple[bytes, str]]):
 
 
 def _new_buyer() -> str:
-    from chalicelib.accounts import service, tokens
+    from chalicelib.accounts import registration, tokens
 
-    user = service.register(f"rt-{uuid.uuid4().hex[:12]}@paidres.local",
-                            "round trip buyer passphrase", "Round trip buyer")
+    user = registration.register(f"rt-{uuid.uuid4().hex[:12]}@paidres.local",
+                                 "round trip buyer passphrase", "Round trip buyer")
     return tokens.issue_access_token(user.user_id, user.roles, user.session_epoch)[0]
 
 

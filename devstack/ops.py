@@ -103,10 +103,10 @@ def main(argv: list[str]) -> int:
     elif args.job == "admin":
         import getpass
 
-        from chalicelib.accounts import service
+        from chalicelib.accounts import registration
 
         password = os.environ.get("ADMIN_PASSWORD") or getpass.getpass("Admin password: ")
-        user = service.ensure_admin(args.email, password, "Admin")
+        user = registration.ensure_admin(args.email, password, "Admin")
         print(f"{user.email} is an admin ({user.user_id})")
     elif args.job == "seed-categories":
         from chalicelib.catalog.seed import seed_categories

@@ -68,18 +68,18 @@ def write_runtime(info: dict) -> None:
 def seed_admin() -> tuple[Account, str]:
     """The local admin, from LOCAL_ADMIN_EMAIL / LOCAL_ADMIN_PASSWORD or generated; with the
     admin's user id."""
-    from chalicelib.accounts import service
+    from chalicelib.accounts import registration
 
     email = os.environ.get("LOCAL_ADMIN_EMAIL") or DEFAULT_ADMIN_EMAIL
     password = os.environ.get("LOCAL_ADMIN_PASSWORD") or _password()
-    user = service.ensure_admin(email, password, "Local admin")
+    user = registration.ensure_admin(email, password, "Local admin")
     return Account("Admin", user.email, password), user.user_id
 
 
 def seed_demo(admin_id: str) -> list[Account]:
     """Demo data for trying the platform by hand: a creator and a buyer, the category tree
     and a few published resources. Later features add their demo records here."""
-    from chalicelib.accounts import service
+    from chalicelib.accounts import registration
     from chalicelib.catalog.seed import seed_categories, seed_demo_catalog
 
     accounts, users = [], []
@@ -87,7 +87,7 @@ def seed_demo(admin_id: str) -> list[Account]:
             ("creator@paidres.local", "Demo creator", frozenset({"buyer", "creator"})),
             ("buyer@paidres.local", "Demo buyer", frozenset({"buyer"}))):
         password = _password()
-        user = service.register(email, password, name, roles=roles)
+        user = registration.register(email, password, name, roles=roles)
         accounts.append(Account(name, user.email, password))
         users.append(user)
     seed_categories()

@@ -31,11 +31,11 @@ def _items(client, table: str) -> list[dict]:
 def _purchase() -> None:
     """A free purchase by the demo buyer, so the orders table has an order, lines and an
     entitlement to restore."""
-    from chalicelib.accounts import service
+    from chalicelib.accounts import admin
     from chalicelib.catalog.store import ListingCard
     from chalicelib.payments import checkout
 
-    buyer = service.list_users(1, None, None, "buyer@paidres.local").items[0]
+    buyer = admin.list_users(1, None, None, "buyer@paidres.local").items[0]
     free = next(c for c in ListingCard.query("all") if int(c.price_amount) == 0)
     checkout.checkout(buyer.id, buyer.email, [free.sk], None, None, 0)
 

@@ -13,7 +13,7 @@ from chalicelib.catalog.schemas import (
 )
 from chalicelib.web import CREATOR, Ctx, Router, lazy
 
-accounts = lazy("chalicelib.accounts.service")
+accounts = lazy("chalicelib.accounts.profiles")
 resources = lazy("chalicelib.catalog.resources")
 review = lazy("chalicelib.catalog.review")
 bp = Blueprint(__name__)
