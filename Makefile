@@ -66,6 +66,7 @@ test-e2e: $(STAMP) $(LOCALSTACK_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -113,7 +114,7 @@ doctor:  ## what this machine has for make run / make test, in plain words (need
 	@PYTHON="$(PYTHON)" $(or $(shell command -v python3),$(PYTHON)) infra/doctor.py
 
 clean:
-	rm -rf $(VENV) .venv-checkov .venv-localstack .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov .venv-localstack .pytest_cache .ruff_cache .mypy_cache
 
 .PHONY: smoke rollback
 

@@ -109,10 +109,10 @@ REFRESH_UNKNOWN_KID_SECONDS = 10
 
 def install(doc: dict[str, Any]) -> None:
     """Store a secrets document and publish its public keys for verification."""
-    from chalicelib.accounts.store import PublishedKeys
+    from chalicelib.accounts import store
 
     vault.store(doc)
-    PublishedKeys(document=keyset().jwks).save()
+    store.publish_keys(keyset().jwks)
     forget_published()
 
 
@@ -132,17 +132,17 @@ def verifying_keys(kid: str | None = None) -> Verifying:
 
     now = time.monotonic()
     current = _published
-    fresh = current is not None and now - current[0] < settings().secrets_cache_seconds
-    unknown = current is not None and kid is not None and kid not in current[1].public_by_kid \
-        and now - current[0] > REFRESH_UNKNOWN_KID_SECONDS
-    if fresh and not unknown:
-        return current[1]
+    if current is not None:
+        fresh = now - current[0] < settings().secrets_cache_seconds
+        unknown = kid is not None and kid not in current[1].public_by_kid \
+            and now - current[0] > REFRESH_UNKNOWN_KID_SECONDS
+        if fresh and not unknown:
+            return current[1]
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from chalicelib.accounts.store import PublishedKeys
+    from chalicelib.accounts import store
 
-    record = PublishedKeys.get("JWKS", "JWKS")
-    jwks = record.document
+    jwks = store.published_keys()
     public = {jwk["kid"]: Ed25519PublicKey.from_public_bytes(
         base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4)))
         for jwk in jwks["keys"]}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -17,6 +17,15 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
 from chalicelib.db import global_index, table_meta
+
+if TYPE_CHECKING:
+    from pynamodb.attributes import Attribute
+
+    class IntegerAttribute(Attribute[int]):
+        """What NumberAttribute is at run time for whole numbers: DynamoDB's number comes
+        back through json.loads, an int. PynamoDB types every number a float."""
+else:
+    IntegerAttribute = NumberAttribute
 
 
 class UserRecord(Model):
@@ -32,7 +41,7 @@ class UserRecord(Model):
     password_hash = UnicodeAttribute()
     status = UnicodeAttribute(default="active")
     creator_status = UnicodeAttribute(default="none")
-    session_epoch = NumberAttribute(default=0)
+    session_epoch = IntegerAttribute(default=0)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     version = VersionAttribute()
@@ -71,7 +80,7 @@ class RefreshTokenRecord(Model):
     family_id = UnicodeAttribute()
     state = UnicodeAttribute(default="active")
     created_at = UnicodeAttribute()
-    expires_at = NumberAttribute()
+    expires_at = IntegerAttribute()
 
     @staticmethod
     def key(token_digest: str) -> str:
@@ -85,10 +94,10 @@ class TokenFamily(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default="FAM")
     user_id = UnicodeAttribute()
-    epoch = NumberAttribute()
+    epoch = IntegerAttribute()
     revoked = BooleanAttribute(default=False)
     created_at = UnicodeAttribute()
-    expires_at = NumberAttribute()
+    expires_at = IntegerAttribute()
 
     @staticmethod
     def key(family_id: str) -> str:
@@ -102,7 +111,7 @@ class ResetTokenRecord(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default="RESET")
     user_id = UnicodeAttribute()
-    expires_at = NumberAttribute()
+    expires_at = IntegerAttribute()
 
     @staticmethod
     def key(token_digest: str) -> str:
@@ -124,9 +133,9 @@ class LoginThrottle(Model):
     Meta = table_meta("auth_table")
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default="THROTTLE")
-    failures = NumberAttribute(default=0)
-    window_start = NumberAttribute()
-    expires_at = NumberAttribute()
+    failures = IntegerAttribute(default=0)
+    window_start = IntegerAttribute()
+    expires_at = IntegerAttribute()
 
     @staticmethod
     def key(email: str) -> str:
@@ -371,6 +380,18 @@ def rotate_refresh_token(presented: RefreshTokenRecord, family: TokenFamily, own
             return SESSION_ENDED
         raise
     return ROTATED
+
+
+# Published signing keys
+
+def publish_keys(jwks: dict[str, Any]) -> None:
+    """Replace the published JWKS document."""
+    PublishedKeys(document=jwks).save()
+
+
+def published_keys() -> dict[str, Any]:
+    """The published JWKS document (DoesNotExist before the first publication)."""
+    return PublishedKeys.get("JWKS", "JWKS").document
 
 
 # Password reset tokens

@@ -1,11 +1,18 @@
 """Administration of users."""
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.accounts.schemas import AdminUserPatch, AdminUsersQuery, UserEnvelope, UserList
 from chalicelib.web import ADMIN, Ctx, Router, given, lazy
 
-profiles = lazy("chalicelib.accounts.profiles")
-users = lazy("chalicelib.accounts.admin")
+if TYPE_CHECKING:  # the modules themselves load on first use (see web.lazy)
+    from chalicelib.accounts import admin as users
+    from chalicelib.accounts import profiles
+else:
+    profiles = lazy("chalicelib.accounts.profiles")
+    users = lazy("chalicelib.accounts.admin")
+
 bp = Blueprint(__name__)
 api = Router(bp)
 TAGS = ("admin",)

@@ -1,4 +1,6 @@
 """Registration, login, token refresh, logout and password reset."""
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.accounts.schemas import (
@@ -12,10 +14,14 @@ from chalicelib.accounts.schemas import (
 )
 from chalicelib.web import ANYONE, USER, Ctx, Router, lazy
 
-authentication = lazy("chalicelib.accounts.authentication")
-profiles = lazy("chalicelib.accounts.profiles")
-recovery = lazy("chalicelib.accounts.recovery")
-registration = lazy("chalicelib.accounts.registration")
+if TYPE_CHECKING:  # the modules themselves load on first use (see web.lazy)
+    from chalicelib.accounts import authentication, profiles, recovery, registration
+else:
+    authentication = lazy("chalicelib.accounts.authentication")
+    profiles = lazy("chalicelib.accounts.profiles")
+    recovery = lazy("chalicelib.accounts.recovery")
+    registration = lazy("chalicelib.accounts.registration")
+
 bp = Blueprint(__name__)
 api = Router(bp)
 TAGS = ("auth",)

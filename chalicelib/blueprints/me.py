@@ -1,11 +1,17 @@
 """The signed-in user's own account."""
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.accounts.schemas import MePatch, PasswordChangeIn, TokenPair, UserEnvelope
 from chalicelib.web import USER, Ctx, Router, given, json_response, lazy
 
-profiles = lazy("chalicelib.accounts.profiles")
-recovery = lazy("chalicelib.accounts.recovery")
+if TYPE_CHECKING:  # the modules themselves load on first use (see web.lazy)
+    from chalicelib.accounts import profiles, recovery
+else:
+    profiles = lazy("chalicelib.accounts.profiles")
+    recovery = lazy("chalicelib.accounts.recovery")
+
 bp = Blueprint(__name__)
 api = Router(bp)
 TAGS = ("me",)

@@ -86,12 +86,14 @@ def run(dry_run: bool = False, max_pages: int | None = None, page_size: int = PA
                     module.apply(item)
                 processed += 1
             if not dry_run:
+                assert state is not None  # saved above when missing, unless a dry run
                 state.update(actions=[MigrationState.position.set(position),
                                       MigrationState.processed.set(processed)])
             out(f"  {_bar(processed, max(total, processed))}")
             if position is None:
                 break
         if not dry_run:
+            assert state is not None
             state.update(actions=[MigrationState.status.set("done"),
                                   MigrationState.finished_at.set(db.now_iso())])
         outcomes[name] = f"{'would process' if dry_run else 'processed'} {processed}"
