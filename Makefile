@@ -40,7 +40,7 @@ $(STAMP): requirements.lock requirements-dev.lock
 	$(call locked_venv,$(VENV),requirements-dev.lock)
 
 run: $(STAMP)  ## start the whole platform locally on embedded AWS (moto) and print its URLs
-	$(BIN)/python -m chalicelib.local.stack
+	$(BIN)/python -m devstack.stack
 
 CHECKOV_STAMP := .venv-checkov/.installed
 $(CHECKOV_STAMP): requirements-checkov.lock
@@ -66,31 +66,32 @@ test-e2e: $(STAMP) $(LOCALSTACK_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 openapi: $(STAMP)  ## regenerate docs/openapi.yaml from the routes and their models
-	$(BIN)/python -m chalicelib.apispec > docs/openapi.yaml
+	$(BIN)/python -m devstack.openapi > docs/openapi.yaml
 
 rotate-keys: $(STAMP)  ## STAGE=dev: add a new JWT signing key (the old one still verifies)
-	STAGE=$(STAGE) $(BIN)/python -m chalicelib.accounts.keys rotate
+	STAGE=$(STAGE) $(BIN)/python -m devstack.keys rotate
 
 package: $(STAMP)  ## STAGE=dev: the SAM template + zip for `aws cloudformation deploy`, in build/STAGE
 	$(BIN)/python infra/package.py $(STAGE) build/$(STAGE)
 
 AHEAD ?= 0
 reconcile: $(STAMP)  ## check every derived view against its source of truth and repair it: pending orders from Stripe, the outbox, entitlements, sales counts, search and cards (local stack, or STAGE=...); AHEAD=40 skips the 35-minute wait
-	$(BIN)/python -m chalicelib.local.ops reconcile --ahead $(AHEAD)
+	$(BIN)/python -m devstack.ops reconcile --ahead $(AHEAD)
 
 payments-dlq: $(STAMP)  ## list the payments dead-letter queue (local stack, or STAGE=...)
-	$(BIN)/python -m chalicelib.local.ops dlq list payments
+	$(BIN)/python -m devstack.ops dlq list payments
 
 payments-redrive: $(STAMP)  ## move the payments dead letters back to their queue
-	$(BIN)/python -m chalicelib.local.ops dlq redrive payments
+	$(BIN)/python -m devstack.ops dlq redrive payments
 
 migrate: $(STAMP)  ## run pending data migrations (local stack, or STAGE=...); DRY_RUN=1 only counts
-	$(BIN)/python -m chalicelib.local.ops migrate $(if $(DRY_RUN),--dry-run,)
+	$(BIN)/python -m devstack.ops migrate $(if $(DRY_RUN),--dry-run,)
 
 restore-drill: $(STAMP)  ## back up every table on moto, restore it, compare item by item
 	$(BIN)/python infra/restore_drill.py
@@ -113,12 +114,12 @@ doctor:  ## what this machine has for make run / make test, in plain words (need
 	@PYTHON="$(PYTHON)" $(or $(shell command -v python3),$(PYTHON)) infra/doctor.py
 
 clean:
-	rm -rf $(VENV) .venv-checkov .venv-localstack .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov .venv-localstack .pytest_cache .ruff_cache .mypy_cache
 
 .PHONY: smoke rollback
 
 smoke: $(STAMP)  ## URL=https://<api>/api: health, catalog, keys and an auth round trip against a stage (no URL: the running `make run` stack)
-	$(BIN)/python -m chalicelib.local.smoke $(URL)
+	$(BIN)/python -m devstack.smoke $(URL)
 
 rollback:  ## STAGE=prod: point every function's `live` alias back at the version live before; DRY_RUN=1 only shows, FUNCTION=APIHandler only that one
 	infra/rollback.sh --stage $(STAGE) $(if $(DRY_RUN),--dry-run,) $(if $(FUNCTION),--function $(FUNCTION),)

@@ -29,9 +29,10 @@ for blueprint in (system.bp, auth.bp, me.bp, admin.bp, creator.bp, catalog.bp, m
     app.register_blueprint(blueprint)
 
 if settings().local_mode:
-    from chalicelib.blueprints import local
+    # Only the local stack sets LOCAL_MODE; devstack is not in the Lambda package.
+    from devstack import routes as local_routes
 
-    app.register_blueprint(local.bp)
+    app.register_blueprint(local_routes.bp)
 
 
 @app.on_sqs_message(queue=queue_name_for_import("ANALYTICS_QUEUE"), batch_size=10,

@@ -131,7 +131,7 @@ def _common(h: Harness, cfg) -> dict[str, object]:
 def _sqs_event(queue: str, region: str, body: str,
                attributes: dict[str, dict] | None = None) -> dict:
     """A one-record SQS event as Lambda's event source mapping delivers it."""
-    from chalicelib.local.pump import sqs_record
+    from devstack.pump import sqs_record
 
     now = str(int(time.time() * 1000))
     message = {"MessageId": str(uuid.uuid4()), "ReceiptHandle": uuid.uuid4().hex, "Body": body,

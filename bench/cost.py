@@ -32,10 +32,10 @@ def _purchase(h: Harness) -> list[dict]:
     from chalice.test import Client
 
     import app as app_module
-    from chalicelib.accounts import service, tokens
+    from chalicelib.accounts import registration, tokens
     from chalicelib.config import settings
-    from chalicelib.local.stripe_standin import StripeStandIn
     from chalicelib.payments import gateway
+    from devstack.stripe_standin import StripeStandIn
 
     deliveries: list[tuple[bytes, str]] = []
     standin = StripeStandIn("whsec_bench", lambda body, sig: deliveries.append((body, sig)))
@@ -45,8 +45,8 @@ def _purchase(h: Harness) -> list[dict]:
     settings.cache_clear()
     settings()
     gateway.forget()
-    buyer = service.register(f"cost-{time.time_ns()}@paidres.local", "cost buyer passphrase",
-                             "Cost")
+    buyer = registration.register(f"cost-{time.time_ns()}@paidres.local",
+                                  "cost buyer passphrase", "Cost")
     token, _ = tokens.issue_access_token(buyer.user_id, buyer.roles, buyer.session_epoch)
     auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     rows: list[dict] = []

@@ -72,7 +72,7 @@ def api_event(method: str, resource: str, path: str, token: str, agent: str,
 
 def start(overrides: dict[str, str] | None = None) -> Harness:
     """Start moto, create the resources, seed the demo data and a buyer with an entitlement."""
-    from chalicelib.local import stage
+    from devstack import stage
 
     stage.apply("local", {"POWERTOOLS_METRICS_DISABLED": "true",
                           "STRIPE_WEBHOOK_SECRET": "whsec_bench", **(overrides or {})})
@@ -89,25 +89,25 @@ def start(overrides: dict[str, str] | None = None) -> Harness:
     endpoint = f"http://{host}:{port}"
     os.environ["AWS_ENDPOINT_URL"] = endpoint
 
-    from chalicelib.accounts import keys, service, tokens
+    from chalicelib.accounts import admin, keys, profiles, registration, tokens
     from chalicelib.catalog.store import ResourceRecord
     from chalicelib.config import settings
-    from chalicelib.local.provision import provision
-    from chalicelib.local.stack import seed_admin, seed_demo
     from chalicelib.payments import checkout
+    from devstack.provision import provision
+    from devstack.stack import seed_admin, seed_demo
 
     cfg = settings()
     provision(cfg.stage, cfg.region)
     keys.install(keys.new_secrets_document())
     _, admin_id = seed_admin()
     seed_demo(admin_id)
-    creator = service.get_user(service.list_users(1, None, None,
-                                                  "creator@paidres.local").items[0].id)
+    creator = profiles.get_user(admin.list_users(1, None, None,
+                                                "creator@paidres.local").items[0].id)
     published = list(ResourceRecord.by_creator.query(f"CREATOR#{creator.user_id}"))
     free = next(r for r in published if int(r.price_amount) == 0)
     paid = next(r for r in published if int(r.price_amount) > 0)
-    buyer = service.register("bench-buyer@paidres.local", "bench buyer passphrase",
-                             "Bench buyer")
+    buyer = registration.register("bench-buyer@paidres.local", "bench buyer passphrase",
+                                  "Bench buyer")
     checkout.checkout(buyer.user_id, buyer.email, [free.resource_id], None, None, 0)
     token, _ = tokens.issue_access_token(buyer.user_id, buyer.roles, buyer.session_epoch)
     return Harness(endpoint, server, buyer.user_id, token, free.resource_id, paid.resource_id,

@@ -221,8 +221,8 @@ def _stripe_env(h: Harness, inbox: list[tuple[bytes, str]]):
     """A stand-in with the app's Stripe client pointed at it (the settings are cached already,
     so they are read again; the previous state is restored afterwards by `_restore`)."""
     from chalicelib.config import settings
-    from chalicelib.local.stripe_standin import StripeStandIn
     from chalicelib.payments import gateway
+    from devstack.stripe_standin import StripeStandIn
 
     standin = StripeStandIn(settings().stripe_webhook_secrets[0],
                             lambda body, signature: inbox.append((body, signature)))
@@ -246,10 +246,10 @@ def _stripe_env(h: Harness, inbox: list[tuple[bytes, str]]):
 
 
 def _new_buyer() -> str:
-    from chalicelib.accounts import service, tokens
+    from chalicelib.accounts import registration, tokens
 
-    user = service.register(f"rt-{uuid.uuid4().hex[:12]}@paidres.local",
-                            "round trip buyer passphrase", "Round trip buyer")
+    user = registration.register(f"rt-{uuid.uuid4().hex[:12]}@paidres.local",
+                                 "round trip buyer passphrase", "Round trip buyer")
     return tokens.issue_access_token(user.user_id, user.roles, user.session_epoch)[0]
 
 

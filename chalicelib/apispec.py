@@ -6,16 +6,15 @@ module walks `app.routes`, reads those specs, and turns the msgspec models the r
 and encode with into component schemas, so the document cannot drift from the code
 (`tests/integration/test_contract.py` compares docs/openapi.yaml with a fresh run).
 
-    python -m chalicelib.apispec            # prints the YAML; `make openapi` writes it
+    python -m devstack.openapi              # prints the YAML; `make openapi` writes it
                                             # to docs/openapi.yaml
 
-The generator imports the app in the `local` stage environment and never calls AWS.
+The command line imports the app in the `local` stage environment and never calls AWS.
 """
 from __future__ import annotations
 
 import inspect
 import re
-import sys
 from typing import Any
 
 import msgspec
@@ -332,20 +331,3 @@ def render(document: dict) -> str:
     """The YAML text of `document`: key order as built, so the output is deterministic."""
     return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
                      default_flow_style=False, width=100)
-
-
-def main() -> int:
-    import os
-
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    from chalicelib.local import stage
-
-    stage.apply("local")
-    from app import app
-
-    sys.stdout.write(render(build(app)))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -31,10 +31,12 @@ def _share_botocore_session() -> None:
     base.get_session = aws.botocore_session
 
 
-def table_meta(setting: str) -> type:
+def table_meta(setting: str) -> Any:
     """A PynamoDB `Meta` for the table named by `settings().<setting>`.
 
     Read when a model class is defined; no connection is made until the first request.
+    (Typed Any: PynamoDB types `Model.Meta` as its MetaProtocol, which a class built at run
+    time cannot name.)
     """
     _share_botocore_session()
     cfg = settings()

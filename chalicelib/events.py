@@ -3,11 +3,11 @@ Powertools' batch processor reports each failed record (ReportBatchItemFailures)
 message is retried and dead-lettered alone while the rest of the batch is done."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
-def process_batch(event: Any, record_handler: Callable[[Any], None]) -> dict:
+def process_batch(event: Any, record_handler: Callable[[Any], None]) -> Mapping[str, Any]:
     """Run `record_handler` on every record of a Chalice SQSEvent; the partial-failure answer."""
     from aws_lambda_powertools.utilities.batch import (
         BatchProcessor,

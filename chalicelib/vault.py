@@ -4,7 +4,7 @@
              "created_at": "..."}]},
      "cursor_key": "<urlsafe base64>"}
 
-On AWS the operator creates it (`python -m chalicelib.accounts.keys init`); locally the stack
+On AWS the operator creates it (`python -m devstack.keys init`); locally the stack
 generates it on moto. It is cached in the process for SECRETS_CACHE_SECONDS so that a key
 rotation reaches every warm Lambda within that time, without a round trip per request.
 """

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import msgspec
@@ -97,25 +98,35 @@ class Ctx:
         return self.principal.user_id
 
 
-class _LazyModule:
+class _LazyModule(ModuleType):
     """A module imported on first attribute access."""
 
     def __init__(self, name: str) -> None:
-        self._name = name
-        self._module: Any = None
+        super().__init__(name)
+        self._module: ModuleType | None = None
 
     def __getattr__(self, attribute: str) -> Any:
         if self._module is None:
             import importlib
 
-            self._module = importlib.import_module(self._name)
+            self._module = importlib.import_module(self.__name__)
         return getattr(self._module, attribute)
 
 
-def lazy(name: str) -> Any:
+def lazy(name: str) -> ModuleType:
     """Blueprints reach their services through this, so importing the app (every function's
     cold start, the SQS consumers' too) registers routes without loading PynamoDB models,
-    JWT, argon2 or Stripe: each is imported by the first request that needs it."""
+    JWT, argon2 or Stripe: each is imported by the first request that needs it.
+
+    A string names no type, so each route module binds the name twice: the real import under
+    `if TYPE_CHECKING:` for editors and mypy, `lazy()` in the `else:` branch for run time
+    (tests/unit/test_lazy_services.py checks the two name the same module):
+
+        if TYPE_CHECKING:
+            from chalicelib.accounts import profiles
+        else:
+            profiles = lazy("chalicelib.accounts.profiles")
+    """
     return _LazyModule(name)
 
 
@@ -179,7 +190,7 @@ def decode_body(raw: bytes | None, model: type) -> Any:
                                details={"reason": str(exc)}) from None
 
 
-def decode_query(params: dict | None, model: type) -> Any:
+def decode_query(params: Mapping[str, Any] | None, model: type) -> Any:
     try:
         return msgspec.convert(dict(params or {}), type=model, strict=False)
     except msgspec.ValidationError as exc:
@@ -234,16 +245,19 @@ class Router:
             def view(**path_params: str) -> Response:
                 request = bp.current_request
                 try:
+                    # Chalice annotates raw_body `str | bytes`; it always builds bytes.
+                    raw = request.raw_body
+                    raw_body = raw.encode() if isinstance(raw, str) else raw
                     principal = _authorise(spec.role, request.headers)
                     ctx = Ctx(
                         principal=principal,
-                        body=decode_body(request.raw_body, spec.body) if spec.body else None,
+                        body=decode_body(raw_body, spec.body) if spec.body else None,
                         query=decode_query(request.query_params, spec.query)
                         if spec.query else None,
                         headers=request.headers,
                         source_ip=(request.context.get("identity") or {}).get("sourceIp"),
                         request_id=request.context.get("requestId"),
-                        raw_body=request.raw_body,
+                        raw_body=raw_body,
                     )
                     result = fn(ctx, **path_params)
                 except DomainError as exc:

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from chalicelib.local.provision import physical_names  # noqa: E402
+from devstack.provision import physical_names  # noqa: E402
 
 STAGES = ("dev", "staging", "prod")
 TABLES = ("UsersTable", "AuthTable", "StatsTable", "CatalogTable", "ListingsTable",

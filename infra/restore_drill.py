@@ -31,17 +31,17 @@ def _items(client, table: str) -> list[dict]:
 def _purchase() -> None:
     """A free purchase by the demo buyer, so the orders table has an order, lines and an
     entitlement to restore."""
-    from chalicelib.accounts import service
+    from chalicelib.accounts import admin
     from chalicelib.catalog.store import ListingCard
     from chalicelib.payments import checkout
 
-    buyer = service.list_users(1, None, None, "buyer@paidres.local").items[0]
+    buyer = admin.list_users(1, None, None, "buyer@paidres.local").items[0]
     free = next(c for c in ListingCard.query("all") if int(c.price_amount) == 0)
     checkout.checkout(buyer.id, buyer.email, [free.sk], None, None, 0)
 
 
 def drill(out=print) -> bool:
-    from chalicelib.local import stage
+    from devstack import stage
 
     stage.apply("local", {"STRIPE_WEBHOOK_SECRET": "whsec_drill"})
     from moto import mock_aws
@@ -50,8 +50,8 @@ def drill(out=print) -> bool:
         from chalicelib import aws
         from chalicelib.accounts import keys
         from chalicelib.config import settings
-        from chalicelib.local.provision import load_template, physical_names, provision
-        from chalicelib.local.stack import seed_admin, seed_demo
+        from devstack.provision import load_template, physical_names, provision
+        from devstack.stack import seed_admin, seed_demo
 
         cfg = settings()
         provision(cfg.stage, cfg.region)

@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from chalicelib.local import stage  # noqa: E402
+from devstack import stage  # noqa: E402
 
 # Two webhook secrets: the current one and one being rolled out of use.
 WEBHOOK_SECRETS = ("whsec_test_current", "whsec_test_previous")
@@ -36,7 +36,7 @@ def aws():
 
     from chalicelib import vault
     from chalicelib.config import settings
-    from chalicelib.local.provision import provision
+    from devstack.provision import provision
 
     with mock_aws():
         cfg = settings()

@@ -136,10 +136,10 @@ class Api:
         return user, pair
 
     def admin_session(self) -> tuple[dict, dict]:
-        from chalicelib.accounts import service
+        from chalicelib.accounts import registration
 
         email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-        record = service.ensure_admin(email, PASSWORD, "Admin")
+        record = registration.ensure_admin(email, PASSWORD, "Admin")
         return {"id": record.user_id, "email": email}, self.login(email)
 
 

@@ -5,9 +5,9 @@ Rotation keeps two keys valid: `rotate` adds a new key and makes it the signer w
 one still verifies tokens already issued; `retire` drops every key but the signer once the
 old tokens have expired (15 minutes later at most). JWKS publishes every key in the set.
 
-    STAGE=prod python -m chalicelib.accounts.keys init|rotate|retire
+    STAGE=prod python -m devstack.keys init|rotate|retire     # the operator's command line
     STAGE=prod STRIPE_SECRET_KEY=sk_live_... STRIPE_WEBHOOK_SECRET=whsec_...[,whsec_old] \
-        python -m chalicelib.accounts.keys stripe
+        python -m devstack.keys stripe
 
 `stripe` stores the Stripe API key and webhook signing secrets in the same document, where a
 deployed stage reads them (the template and the repository never hold them).
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-import sys
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -110,10 +109,10 @@ REFRESH_UNKNOWN_KID_SECONDS = 10
 
 def install(doc: dict[str, Any]) -> None:
     """Store a secrets document and publish its public keys for verification."""
-    from chalicelib.accounts.store import PublishedKeys
+    from chalicelib.accounts import store
 
     vault.store(doc)
-    PublishedKeys(document=keyset().jwks).save()
+    store.publish_keys(keyset().jwks)
     forget_published()
 
 
@@ -133,17 +132,17 @@ def verifying_keys(kid: str | None = None) -> Verifying:
 
     now = time.monotonic()
     current = _published
-    fresh = current is not None and now - current[0] < settings().secrets_cache_seconds
-    unknown = current is not None and kid is not None and kid not in current[1].public_by_kid \
-        and now - current[0] > REFRESH_UNKNOWN_KID_SECONDS
-    if fresh and not unknown:
-        return current[1]
+    if current is not None:
+        fresh = now - current[0] < settings().secrets_cache_seconds
+        unknown = kid is not None and kid not in current[1].public_by_kid \
+            and now - current[0] > REFRESH_UNKNOWN_KID_SECONDS
+        if fresh and not unknown:
+            return current[1]
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from chalicelib.accounts.store import PublishedKeys
+    from chalicelib.accounts import store
 
-    record = PublishedKeys.get("JWKS", "JWKS")
-    jwks = record.document
+    jwks = store.published_keys()
     public = {jwk["kid"]: Ed25519PublicKey.from_public_bytes(
         base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4)))
         for jwk in jwks["keys"]}
@@ -164,36 +163,3 @@ def retire(doc: dict[str, Any]) -> dict[str, Any]:
     jwt_doc = doc["jwt"]
     keep = [k for k in jwt_doc["keys"] if k["kid"] == jwt_doc["active_kid"]]
     return {**doc, "jwt": {"active_kid": jwt_doc["active_kid"], "keys": keep}}
-
-
-def main(argv: list[str]) -> int:
-    import os
-
-    from chalicelib.local import stage
-
-    # The operator names the stage; its parameter name and region come from .chalice/config.json.
-    stage.load(os.environ.get("STAGE", "dev"))
-    command = argv[0] if argv else ""
-    if command == "init":
-        install(new_secrets_document())
-    elif command == "stripe":
-        vault.forget()
-        doc = dict(vault.load())
-        doc["stripe_secret_key"] = os.environ["STRIPE_SECRET_KEY"]
-        doc["stripe_webhook_secrets"] = [s.strip() for s in
-                                         os.environ["STRIPE_WEBHOOK_SECRET"].split(",")
-                                         if s.strip()]
-        vault.store(doc)
-    elif command in ("rotate", "retire"):
-        vault.forget()
-        doc = vault.load()
-        install(rotate(doc) if command == "rotate" else retire(doc))
-    else:
-        print(__doc__)
-        return 2
-    print(f"{command}: signing key is now {vault.load()['jwt']['active_kid']}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,10 +1,18 @@
 """Administration of users."""
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.accounts.schemas import AdminUserPatch, AdminUsersQuery, UserEnvelope, UserList
 from chalicelib.web import ADMIN, Ctx, Router, given, lazy
 
-service = lazy("chalicelib.accounts.service")
+if TYPE_CHECKING:  # the modules themselves load on first use (see web.lazy)
+    from chalicelib.accounts import admin as users
+    from chalicelib.accounts import profiles
+else:
+    profiles = lazy("chalicelib.accounts.profiles")
+    users = lazy("chalicelib.accounts.admin")
+
 bp = Blueprint(__name__)
 api = Router(bp)
 TAGS = ("admin",)
@@ -15,7 +23,7 @@ TAGS = ("admin",)
            summary="Users, newest first; or pending creator requests; or by email")
 def list_users(ctx: Ctx) -> UserList:
     q = ctx.query
-    return service.list_users(q.limit, q.cursor, q.creator_status, q.email)
+    return users.list_users(q.limit, q.cursor, q.creator_status, q.email)
 
 
 @api.route("/admin/users/{user_id}", "PATCH", role=ADMIN, tags=TAGS, body=AdminUserPatch,
@@ -23,6 +31,6 @@ def list_users(ctx: Ctx) -> UserList:
            summary="Change a user's roles, status, or reject a creator request")
 def patch_user(ctx: Ctx, user_id: str) -> UserEnvelope:
     b = ctx.body
-    user = service.admin_update_user(ctx.user_id, user_id, roles=given(b.roles),
-                                     status=given(b.status), creator_status=given(b.creator_status))
-    return UserEnvelope(user=service.user_out(user))
+    user = users.admin_update_user(ctx.user_id, user_id, roles=given(b.roles),
+                                   status=given(b.status), creator_status=given(b.creator_status))
+    return UserEnvelope(user=profiles.user_out(user))

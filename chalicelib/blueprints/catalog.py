@@ -1,4 +1,6 @@
 """The public catalog: categories, listings, details, creators' pages and search."""
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.catalog.schemas import (
@@ -12,8 +14,12 @@ from chalicelib.catalog.schemas import (
 )
 from chalicelib.web import ANYONE, Ctx, Router, lazy
 
-categories = lazy("chalicelib.catalog.categories")
-public = lazy("chalicelib.catalog.public")
+if TYPE_CHECKING:  # the modules themselves load on first use (see web.lazy)
+    from chalicelib.catalog import categories, public
+else:
+    categories = lazy("chalicelib.catalog.categories")
+    public = lazy("chalicelib.catalog.public")
+
 bp = Blueprint(__name__)
 api = Router(bp)
 TAGS = ("catalog",)

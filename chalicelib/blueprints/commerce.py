@@ -1,5 +1,7 @@
 """Checkout, orders, the library and downloads; creators' sales; admins' orders and refunds;
 the Stripe webhook."""
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.catalog.schemas import PageQuery
@@ -18,10 +20,14 @@ from chalicelib.payments.schemas import (
 )
 from chalicelib.web import ADMIN, ANYONE, CREATOR, USER, Ctx, Router, envelope, lazy
 
-checkout = lazy("chalicelib.payments.checkout")
-library = lazy("chalicelib.payments.library")
-orders = lazy("chalicelib.payments.orders")
-webhooks = lazy("chalicelib.payments.webhooks")
+if TYPE_CHECKING:  # the modules themselves load on first use (see web.lazy)
+    from chalicelib.payments import checkout, library, orders, webhooks
+else:
+    checkout = lazy("chalicelib.payments.checkout")
+    library = lazy("chalicelib.payments.library")
+    orders = lazy("chalicelib.payments.orders")
+    webhooks = lazy("chalicelib.payments.webhooks")
+
 bp = Blueprint(__name__)
 api = Router(bp)
 

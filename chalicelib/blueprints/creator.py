@@ -1,4 +1,6 @@
 """Creators' own resources: drafts, edits, direct-to-S3 uploads, submission for review."""
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.catalog.schemas import (
@@ -13,9 +15,14 @@ from chalicelib.catalog.schemas import (
 )
 from chalicelib.web import CREATOR, Ctx, Router, lazy
 
-accounts = lazy("chalicelib.accounts.service")
-resources = lazy("chalicelib.catalog.resources")
-review = lazy("chalicelib.catalog.review")
+if TYPE_CHECKING:  # the modules themselves load on first use (see web.lazy)
+    from chalicelib.accounts import profiles as accounts
+    from chalicelib.catalog import resources, review
+else:
+    accounts = lazy("chalicelib.accounts.profiles")
+    resources = lazy("chalicelib.catalog.resources")
+    review = lazy("chalicelib.catalog.review")
+
 bp = Blueprint(__name__)
 api = Router(bp)
 TAGS = ("creator",)

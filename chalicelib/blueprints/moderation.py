@@ -1,4 +1,6 @@
 """Admins: the review queue, decisions, visibility, categories and the audit log."""
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.catalog.schemas import (
@@ -14,10 +16,14 @@ from chalicelib.catalog.schemas import (
 )
 from chalicelib.web import ADMIN, Ctx, Router, given, lazy
 
-audit = lazy("chalicelib.catalog.audit")
-categories = lazy("chalicelib.catalog.categories")
-resources = lazy("chalicelib.catalog.resources")
-review = lazy("chalicelib.catalog.review")
+if TYPE_CHECKING:  # the modules themselves load on first use (see web.lazy)
+    from chalicelib.catalog import audit, categories, resources, review
+else:
+    audit = lazy("chalicelib.catalog.audit")
+    categories = lazy("chalicelib.catalog.categories")
+    resources = lazy("chalicelib.catalog.resources")
+    review = lazy("chalicelib.catalog.review")
+
 bp = Blueprint(__name__)
 api = Router(bp)
 TAGS = ("admin",)

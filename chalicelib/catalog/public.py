@@ -62,7 +62,7 @@ def catalog(category: str | None, tag: str | None, sort: str, limit: int,
 
 def creator_page(creator_id: str, limit: int, cursor_text: str | None) -> CreatorProfile:
     """A creator's public page: name and published resources, newest first."""
-    from chalicelib.accounts import service as accounts
+    from chalicelib.accounts import profiles as accounts
 
     try:
         user = accounts.get_user(creator_id)

@@ -6,7 +6,7 @@ Each migration is a module `mNNNN_name.py` with `DESCRIPTION`, `estimate() -> in
 records each one under MIGRATION#<name> with its position after every page, so an
 interrupted run resumes where it stopped, and a finished one is never run again.
 
-    python -m chalicelib.local.ops migrate [--dry-run]     # make migrate [DRY_RUN=1]
+    python -m devstack.ops migrate [--dry-run]     # make migrate [DRY_RUN=1]
 """
 from __future__ import annotations
 
@@ -86,12 +86,14 @@ def run(dry_run: bool = False, max_pages: int | None = None, page_size: int = PA
                     module.apply(item)
                 processed += 1
             if not dry_run:
+                assert state is not None  # saved above when missing, unless a dry run
                 state.update(actions=[MigrationState.position.set(position),
                                       MigrationState.processed.set(processed)])
             out(f"  {_bar(processed, max(total, processed))}")
             if position is None:
                 break
         if not dry_run:
+            assert state is not None
             state.update(actions=[MigrationState.status.set("done"),
                                   MigrationState.finished_at.set(db.now_iso())])
         outcomes[name] = f"{'would process' if dry_run else 'processed'} {processed}"

@@ -42,7 +42,9 @@ def tier_changed(resource: ResourceRecord) -> bool:
 
 
 def terms_of(resource: ResourceRecord) -> set[str]:
-    text = " ".join([resource.title, " ".join(resource.tags or []),
+    # PynamoDB types ListAttribute(of=UnicodeAttribute) as a list of attributes, not of str.
+    tags: list[str] = resource.tags or []  # type: ignore[assignment]
+    text = " ".join([resource.title, " ".join(tags),
                      (resource.description or "")[:DESCRIPTION_CHARS]])
     return document_terms(text)
 

@@ -30,7 +30,8 @@ def normalise(text: str) -> str:
 def _runs(text: str) -> list[tuple[bool, str]]:
     """Maximal runs of CJK characters or of other letters/digits: (is_cjk, run)."""
     runs: list[tuple[bool, str]] = []
-    current, cjk = [], False
+    current: list[str] = []
+    cjk = False
     for ch in normalise(text):
         if ch == " ":
             if current:

@@ -62,7 +62,7 @@ def _read_output(stack: RunningStack, ready: threading.Event) -> None:
 
 @contextmanager
 def running_stack(extra_env: dict[str, str] | None = None) -> Iterator[RunningStack]:
-    """`python -m chalicelib.local.stack` on free ports until the block ends; fails the test
+    """`python -m devstack.stack` on free ports until the block ends; fails the test
     if it does not become ready, or does not stop cleanly on SIGINT."""
     api_port, moto_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
@@ -70,7 +70,7 @@ def running_stack(extra_env: dict[str, str] | None = None) -> Iterator[RunningSt
                 "LOCAL_ADMIN_EMAIL": ADMIN_EMAIL, "LOCAL_ADMIN_PASSWORD": ADMIN_PASSWORD,
                 "PUMP_RETRY_DELAY_SECONDS": "1", "PYTHONUNBUFFERED": "1",
                 "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, **(extra_env or {})})
-    process = subprocess.Popen([sys.executable, "-m", "chalicelib.local.stack"], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "devstack.stack"], cwd=ROOT,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     running = RunningStack(base_url=f"http://127.0.0.1:{api_port}",

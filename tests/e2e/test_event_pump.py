@@ -15,7 +15,7 @@ import requests
 from chalice import Chalice
 from moto.server import ThreadedMotoServer
 
-from chalicelib.local.pump import EventPump
+from devstack.pump import EventPump
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ from chalice.local import (
     NotAuthorizedError,
 )
 
-from chalicelib.local.gateway import gateway_error_envelope
+from devstack.gateway import gateway_error_envelope
 
 tiny = Chalice(app_name="gatewaytest")
 

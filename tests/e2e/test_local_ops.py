@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 
 def ops(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "chalicelib.local.ops", *args], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "devstack.ops", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib.local.stage import stage_environment
+from devstack.stage import stage_environment
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.local import smoke
+from devstack import smoke
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +29,7 @@ def test_every_smoke_step_passes_against_the_local_stack(stack):
 
 
 def test_the_command_line_exits_zero_on_success_and_one_on_the_first_failure(stack):
-    command = [sys.executable, "-m", "chalicelib.local.smoke", "--timeout", "20"]
+    command = [sys.executable, "-m", "devstack.smoke", "--timeout", "20"]
     ok = subprocess.run([*command, stack.base_url + "/"], cwd=ROOT, capture_output=True,
                         text=True, timeout=120)
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -46,7 +46,7 @@ def test_the_command_line_exits_zero_on_success_and_one_on_the_first_failure(sta
 
 def test_without_a_url_it_checks_the_running_local_stack(stack):
     """`make smoke` alone: the stack `make run` started, found through .local/stack.json."""
-    result = subprocess.run([sys.executable, "-m", "chalicelib.local.smoke"], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "devstack.smoke"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith(f"smoke: {stack.base_url}\n")

@@ -27,7 +27,7 @@ def pump(aws):
     handlers exactly as on the local stack."""
     import app as module
     from chalicelib.config import settings
-    from chalicelib.local.pump import EventPump
+    from devstack.pump import EventPump
 
     return EventPump(module.app, module, settings().region, retry_delay_seconds=0)
 
@@ -59,8 +59,8 @@ def stripe(aws, monkeypatch):
     """The local Stripe stand-in, with the app's Stripe client pointed at it. Webhook
     deliveries are collected so a test chooses when (and in which order) they arrive."""
     from chalicelib.config import settings
-    from chalicelib.local.stripe_standin import StripeStandIn
     from chalicelib.payments import gateway
+    from devstack.stripe_standin import StripeStandIn
     from tests.conftest import WEBHOOK_SECRETS
 
     inbox: list[tuple[bytes, str]] = []

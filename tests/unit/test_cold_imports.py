@@ -9,7 +9,7 @@ from tests.support import ROOT
 
 PROBE = """
 import json, sys
-from chalicelib.local import stage
+from devstack import stage
 stage.apply("local")
 import app
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in
@@ -27,7 +27,7 @@ def test_importing_the_api_function_loads_no_stripe_idempotency_xray_or_moto():
 COLD_START_GC = """
 import gc, json
 from chalice.test import Client
-from chalicelib.local import stage
+from devstack import stage
 stage.apply("local")
 default = gc.get_threshold()
 import app

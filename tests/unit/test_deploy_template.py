@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.local.provision import load_template
+from devstack.provision import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGE = "dev"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.local.provision import TEMPLATE, load_template, physical_names
+from devstack.provision import TEMPLATE, load_template, physical_names
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))

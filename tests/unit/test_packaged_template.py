@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.local.provision import load_template
+from devstack.provision import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,6 +35,44 @@ def test_the_zip_has_the_app_without_what_the_lambda_runtime_provides(packaged):
     tops = {name.split("/", 1)[0] for name in names}
     assert {"app.py", "chalicelib", "pynamodb", "msgspec", "jwt", "stripe"} <= tops
     assert not {"boto3", "botocore", "s3transfer"} & tops
+
+
+def test_the_zip_ships_no_local_stack_stripe_stand_in_or_local_routes(packaged):
+    import zipfile
+
+    # Given the zip `make package` builds
+    package = zipfile.ZipFile(packaged["zip"])
+    names = package.namelist()
+    # Then nothing of the local stack is in it: no devstack package, no stand-in or its
+    # fixtures, no /_local blueprint, wherever they might sit
+    assert not [n for n in names if n.split("/", 1)[0] == "devstack"
+                or n.startswith(("chalicelib/local/", "chalicelib/blueprints/local."))
+                or "stripe_standin" in n or "stripe_fixtures" in n]
+    sources = {n: package.read(n).decode("utf-8") for n in names
+               if n == "app.py" or (n.startswith("chalicelib/") and n.endswith(".py"))}
+    assert not [n for n, text in sources.items() if "StripeStandIn" in text]
+    # And only app.py imports devstack, inside `if settings().local_mode:`
+    importers = {n: _devstack_imports(text) for n, text in sources.items()}
+    assert {n for n, found in importers.items() if found} == {"app.py"}
+    assert importers["app.py"] == ["settings().local_mode"]
+
+
+def _devstack_imports(source: str) -> list[str]:
+    """For each import of devstack in a module, the test of the `if` it sits in ("" if none)."""
+    import ast
+
+    found = []
+
+    def visit(node: ast.AST, condition: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            names = ([a.name for a in child.names] if isinstance(child, ast.Import) else
+                     [child.module or ""] if isinstance(child, ast.ImportFrom) else [])
+            if any(name.split(".")[0] == "devstack" for name in names):
+                found.append(condition)
+            visit(child, ast.unparse(child.test) if isinstance(child, ast.If) else condition)
+
+    visit(ast.parse(source), "")
+    return found
 
 
 def test_every_module_of_the_app_ships_bytecode_python_loads_without_the_source_check(packaged):

@@ -7,7 +7,7 @@ import types
 import pytest
 from chalice.app import S3EventConfig
 
-from chalicelib.local.pump import (
+from devstack.pump import (
     failed_message_ids,
     resolve_handler,
     s3_handler_wants,
@@ -102,10 +102,10 @@ def test_app_handler_is_the_attribute_of_the_given_app_module():
 
 
 def test_blueprint_handler_is_found_in_its_own_module():
-    from chalicelib.local import pump
+    from devstack import pump
 
     assert resolve_handler(types.ModuleType("unused"),
-                           "chalicelib.local.pump.sqs_record") is pump.sqs_record
+                           "devstack.pump.sqs_record") is pump.sqs_record
 
 
 def test_pump_notification_is_added_beside_the_bucket_s_own_targets():

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import stripe
 
-from chalicelib.local import stripe_standin
-from chalicelib.local.stripe_standin import (
+from devstack import stripe_standin
+from devstack.stripe_standin import (
     StandInError,
     StripeStandIn,
     decode_form,
@@ -464,7 +464,7 @@ def test_form_decoding_and_amounts():
 
 
 def test_the_stand_ins_fixture_copies_equal_the_shared_fixtures():
-    from chalicelib.local.stripe_standin import DEFAULT_FIXTURES_DIR
+    from devstack.stripe_standin import DEFAULT_FIXTURES_DIR
 
     shared = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "stripe"
     copies = sorted(DEFAULT_FIXTURES_DIR.glob("*.json"))

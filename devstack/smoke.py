@@ -1,8 +1,8 @@
 """`make smoke URL=...`: a quick check that a deployed stage (or the local stack) answers.
 
-    python -m chalicelib.local.smoke https://abc123.execute-api.us-east-1.amazonaws.com/api
-    python -m chalicelib.local.smoke http://127.0.0.1:8000
-    python -m chalicelib.local.smoke        # the running `make run` stack (.local/stack.json)
+    python -m devstack.smoke https://abc123.execute-api.us-east-1.amazonaws.com/api
+    python -m devstack.smoke http://127.0.0.1:8000
+    python -m devstack.smoke        # the running `make run` stack (.local/stack.json)
 
 Steps, in order, each printed with its time: health, the public catalog, the token signer's
 public keys, then an auth round trip with a throwaway account (register, log in, /me,
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 DEFAULT_TIMEOUT_SECONDS = 30.0  # a cold Lambda start plus the password hash
-LOCAL_RUNTIME = Path(__file__).resolve().parents[2] / ".local" / "stack.json"
+LOCAL_RUNTIME = Path(__file__).resolve().parents[1] / ".local" / "stack.json"
 USER_AGENT = "paidres-smoke/1"
 
 
@@ -215,7 +215,7 @@ def run(base_url: str, out: TextIO = sys.stdout, timeout: float = DEFAULT_TIMEOU
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.local.smoke",
+    parser = argparse.ArgumentParser(prog="python -m devstack.smoke",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("url", nargs="?",
                         help="the stage's base URL, e.g. https://.../api (default: the "

@@ -1,11 +1,11 @@
 """Operator jobs, against the running local stack (`make run`) or, with STAGE set, a deployed
 stage with the caller's AWS credentials.
 
-    python -m chalicelib.local.ops reconcile [--ahead MINUTES]   # make reconcile
-    python -m chalicelib.local.ops dlq list|redrive [QUEUE]      # make payments-dlq / -redrive
-    python -m chalicelib.local.ops migrate [--dry-run]           # make migrate [DRY_RUN=1]
-    python -m chalicelib.local.ops admin EMAIL                   # first admin (password asked)
-    python -m chalicelib.local.ops seed-categories               # the starting category tree
+    python -m devstack.ops reconcile [--ahead MINUTES]   # make reconcile
+    python -m devstack.ops dlq list|redrive [QUEUE]      # make payments-dlq / -redrive
+    python -m devstack.ops migrate [--dry-run]           # make migrate [DRY_RUN=1]
+    python -m devstack.ops admin EMAIL                   # first admin (password asked)
+    python -m devstack.ops seed-categories               # the starting category tree
 
 `reconcile` runs what the 15-minute schedule runs; `--ahead` pretends the clock is that many
 minutes later, so a local order can be reconciled without waiting 35 minutes. `dlq` lists a
@@ -19,8 +19,8 @@ import os
 import sys
 import time
 
-from chalicelib.local import stage
-from chalicelib.local.stack import RUNTIME
+from devstack import stage
+from devstack.stack import RUNTIME
 
 
 def _environment() -> None:
@@ -86,7 +86,7 @@ def dlq(action: str, queue: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.local.ops")
+    parser = argparse.ArgumentParser(prog="python -m devstack.ops")
     jobs = parser.add_subparsers(dest="job", required=True)
     rec = jobs.add_parser("reconcile")
     rec.add_argument("--ahead", type=int, default=0, metavar="MINUTES")
@@ -106,10 +106,10 @@ def main(argv: list[str]) -> int:
     elif args.job == "admin":
         import getpass
 
-        from chalicelib.accounts import service
+        from chalicelib.accounts import registration
 
         password = os.environ.get("ADMIN_PASSWORD") or getpass.getpass("Admin password: ")
-        user = service.ensure_admin(args.email, password, "Admin")
+        user = registration.ensure_admin(args.email, password, "Admin")
         print(f"{user.email} is an admin ({user.user_id})")
     elif args.job == "seed-categories":
         from chalicelib.catalog.seed import seed_categories

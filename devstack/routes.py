@@ -70,7 +70,7 @@ def stripe_checkout_pay(ctx: Ctx, session_id: str) -> PayOut:
     # `completed` (unpaid) then `checkout.session.async_payment_succeeded`; `failed` sends
     # `completed` (unpaid) then `checkout.session.async_payment_failed`. Delivery follows the
     # answer. An unknown or not open session is a 409.
-    from chalicelib.local import stripe_standin
+    from devstack import stripe_standin
 
     standin = stripe_standin.current()
     if standin is None:

@@ -2,7 +2,7 @@
 embedded moto server, or moto in-process in tests). The template is the only list of tables,
 queues and buckets: nothing here names one.
 
-    python -m chalicelib.local.provision   # against AWS_ENDPOINT_URL, for the STAGE in the env
+    python -m devstack.provision   # against AWS_ENDPOINT_URL, for the STAGE in the env
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import yaml
 
 from chalicelib import aws
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "infra" / "resources.yaml"
 ACCOUNT_ID = "123456789012"
 

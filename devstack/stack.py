@@ -1,7 +1,7 @@
 """The whole platform on one machine: embedded AWS (moto server), the resources of
 `infra/resources.yaml`, seeded accounts, the API over HTTP and the event pump.
 
-    python -m chalicelib.local.stack        # `make run`
+    python -m devstack.stack        # `make run`
 
 Environment: API_HOST (127.0.0.1), API_PORT (8000), MOTO_PORT (a free port),
 LOCAL_ADMIN_EMAIL / LOCAL_ADMIN_PASSWORD (generated when unset), STRIPE_WEBHOOK_SECRET
@@ -11,7 +11,7 @@ STRIPE_PORT (the local Stripe stand-in's port; a free one when unset), STRIPE_SE
 many seconds instead of the queue's visibility timeout), LOCAL_STACK_FILE (where the stack
 says where its pieces are; `.local/stack.json`, which the make targets read, when unset),
 AWS_ENDPOINT_URL_<SERVICE> (one service on another endpoint than moto). The app talks to the
-local Stripe stand-in (`chalicelib.local.stripe_standin`) through STRIPE_API_BASE, always set
+local Stripe stand-in (`devstack.stripe_standin`) through STRIPE_API_BASE, always set
 to it; the stand-in signs its events and posts them to `<API URL>/webhooks/stripe`.
 Everything lives in memory and is gone when the process ends. The last line printed is
 `Ready: <API URL>`.
@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib.local import stage
+from devstack import stage
 
 STAGE = "local"
 DEFAULT_ADMIN_EMAIL = "admin@paidres.local"
-log = logging.getLogger("chalicelib.local.stack")  # __name__ is __main__ under -m
+log = logging.getLogger("devstack.stack")  # __name__ is __main__ under -m
 
 
 @dataclass(frozen=True)
@@ -68,18 +68,18 @@ def write_runtime(info: dict) -> None:
 def seed_admin() -> tuple[Account, str]:
     """The local admin, from LOCAL_ADMIN_EMAIL / LOCAL_ADMIN_PASSWORD or generated; with the
     admin's user id."""
-    from chalicelib.accounts import service
+    from chalicelib.accounts import registration
 
     email = os.environ.get("LOCAL_ADMIN_EMAIL") or DEFAULT_ADMIN_EMAIL
     password = os.environ.get("LOCAL_ADMIN_PASSWORD") or _password()
-    user = service.ensure_admin(email, password, "Local admin")
+    user = registration.ensure_admin(email, password, "Local admin")
     return Account("Admin", user.email, password), user.user_id
 
 
 def seed_demo(admin_id: str) -> list[Account]:
     """Demo data for trying the platform by hand: a creator and a buyer, the category tree
     and a few published resources. Later features add their demo records here."""
-    from chalicelib.accounts import service
+    from chalicelib.accounts import registration
     from chalicelib.catalog.seed import seed_categories, seed_demo_catalog
 
     accounts, users = [], []
@@ -87,7 +87,7 @@ def seed_demo(admin_id: str) -> list[Account]:
             ("creator@paidres.local", "Demo creator", frozenset({"buyer", "creator"})),
             ("buyer@paidres.local", "Demo buyer", frozenset({"buyer"}))):
         password = _password()
-        user = service.register(email, password, name, roles=roles)
+        user = registration.register(email, password, name, roles=roles)
         accounts.append(Account(name, user.email, password))
         users.append(user)
     seed_categories()
@@ -120,7 +120,7 @@ class Stack:
     def start_stripe(self, webhook_secret: str, api_url: str, host: str, port: int) -> str:
         """Start the Stripe stand-in, delivering signed events to the API's webhook route;
         returns its base URL (also where its payment pages live)."""
-        from chalicelib.local import stripe_standin
+        from devstack import stripe_standin
 
         signing_secret = webhook_secret.split(",")[0].strip()
         self.stripe = stripe_standin.StripeStandIn(
@@ -132,7 +132,7 @@ class Stack:
     def start_api(self, host: str, port: int) -> Any:
         """Serve the app over HTTP from a background thread; returns the chalice Config."""
         from app import app
-        from chalicelib.local.gateway import chalice_config, make_server
+        from devstack.gateway import chalice_config, make_server
 
         config = chalice_config(STAGE, str(stage.ROOT), str(stage.CONFIG))
         self.server = make_server(app, config, host, port)
@@ -144,7 +144,7 @@ class Stack:
     def start_pump(self, config: Any, endpoint: str) -> None:
         import app as app_module
         from chalicelib.config import settings
-        from chalicelib.local.pump import EventPump
+        from devstack.pump import EventPump
 
         cfg = settings()
         self.pump = EventPump(app_module.app, app_module, cfg.region, endpoint, config=config,
@@ -188,7 +188,7 @@ def serialise_moto_dynamodb() -> None:
 
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("chalicelib.local").setLevel(logging.INFO)
+    logging.getLogger("devstack").setLevel(logging.INFO)
     # The moto server would log every AWS call the app and the pump make.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     # Powertools warns on every invocation that adds no metric, which most local ones are.
@@ -247,8 +247,8 @@ def main() -> int:
 
         from chalicelib.accounts import keys
         from chalicelib.config import settings
-        from chalicelib.local.provision import provision
         from chalicelib.observability import metrics
+        from devstack.provision import provision
 
         cfg = settings()
         provision(cfg.stage, cfg.region)

@@ -1,0 +1,93 @@
+"""Profiles: what an account is called and shows (email, display name, roles), the user's
+own changes to it and the request for the creator role. Also the rules every accounts
+service shares: how an email and a display name are normalised, and how a profile is read
+and changed under optimistic concurrency."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+
+from chalicelib import db
+from chalicelib.accounts import store
+from chalicelib.accounts.schemas import UserOut
+from chalicelib.accounts.store import UserRecord
+from chalicelib.config import settings
+from chalicelib.errors import Conflict, NotFound, ValidationFailed
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
+
+
+def normalise_email(raw: str) -> str:
+    """NFKC, trimmed, lower-cased; refused unless it looks like an address."""
+    email = unicodedata.normalize("NFKC", raw).strip().lower()
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise ValidationFailed("The email address is not valid.", code="invalid_email",
+                               details={"fields": {"email": "not a valid address"}})
+    return email
+
+
+def clean_name(raw: str) -> str:
+    """NFKC and trimmed; refused when empty or holding control characters."""
+    name = unicodedata.normalize("NFKC", raw).strip()
+    if not name or any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise ValidationFailed("The display name is empty or has control characters.",
+                               details={"fields": {"display_name": "invalid"}})
+    return name
+
+
+def user_out(user: UserRecord) -> UserOut:
+    """The API's view of a profile."""
+    return UserOut(id=user.user_id, email=user.email, display_name=user.display_name,
+                   roles=sorted(user.roles), status=user.status,
+                   creator_status=user.creator_status, created_at=user.created_at)
+
+
+def get_user(user_id: str) -> UserRecord:
+    """The profile of `user_id`; NotFound when there is none."""
+    user = store.user(user_id)
+    if user is None:
+        raise NotFound("No such user.", code="user_not_found")
+    return user
+
+
+def change(user_id: str, actions_for: Callable[[UserRecord], list]) -> UserRecord:
+    """Apply the update actions `actions_for` computes from the profile, recomputed on fresh
+    state when another writer got there first (see db.mutate)."""
+    return store.mutate_user(user_id, actions_for,
+                             NotFound("No such user.", code="user_not_found"),
+                             Conflict("The account changed concurrently; try again.",
+                                      code="concurrent_update"))
+
+
+def update_profile(user_id: str, display_name: str | None) -> UserRecord:
+    """Change the display name (None or the same name: nothing changes)."""
+    def actions(user: UserRecord) -> list:
+        if display_name is None or display_name == user.display_name:
+            return []
+        return [UserRecord.display_name.set(clean_name(display_name))]
+
+    change(user_id, actions)
+    return get_user(user_id)
+
+
+def request_creator(user_id: str) -> tuple[UserRecord, bool]:
+    """Ask for the creator role: granted at once when auto-approval is on, otherwise queued
+    for an admin. Returns the user and whether the role is held now."""
+    auto = settings().creator_auto_approve
+
+    def actions(user: UserRecord) -> list:
+        if "creator" in user.roles:
+            return []
+        if auto:
+            return [UserRecord.roles.add({"creator"}), UserRecord.creator_status.set("approved"),
+                    UserRecord.gsi2pk.remove(), UserRecord.gsi2sk.remove()]
+        if user.creator_status == "pending":
+            return []
+        return [UserRecord.creator_status.set("pending"),
+                UserRecord.gsi2pk.set(store.PENDING_CREATORS),
+                UserRecord.gsi2sk.set(f"{db.now_iso()}#{user.user_id}")]
+
+    change(user_id, actions)
+    user = get_user(user_id)
+    return user, "creator" in user.roles
