@@ -15,7 +15,7 @@ from chalicelib.web import CREATOR, Ctx, Router, lazy
 
 accounts = lazy("chalicelib.accounts.service")
 resources = lazy("chalicelib.catalog.resources")
-review = lazy("chalicelib.catalog.review")
+moderation = lazy("chalicelib.catalog.moderation")
 bp = Blueprint(__name__)
 api = Router(bp)
 TAGS = ("creator",)
@@ -87,12 +87,12 @@ def submit(ctx: Ctx, resource_id: str) -> ResourceEnvelope:
 @api.route(R + "/unpublish", "POST", role=CREATOR, tags=TAGS, response=ResourceEnvelope,
            errors=(404, 409), summary="Take a published resource off sale")
 def unpublish_own(ctx: Ctx, resource_id: str) -> ResourceEnvelope:
-    return ResourceEnvelope(resource=review.set_visibility(ctx.user_id, resource_id, False,
+    return ResourceEnvelope(resource=moderation.set_visibility(ctx.user_id, resource_id, False,
                                                            as_admin=False))
 
 
 @api.route(R + "/publish", "POST", role=CREATOR, tags=TAGS, response=ResourceEnvelope,
            errors=(404, 409), summary="Put an unpublished (already approved) resource back")
 def publish_own(ctx: Ctx, resource_id: str) -> ResourceEnvelope:
-    return ResourceEnvelope(resource=review.set_visibility(ctx.user_id, resource_id, True,
+    return ResourceEnvelope(resource=moderation.set_visibility(ctx.user_id, resource_id, True,
                                                            as_admin=False))

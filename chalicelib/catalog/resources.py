@@ -12,7 +12,7 @@ from msgspec import UNSET
 from pynamodb.exceptions import DeleteError, TransactWriteError
 
 from chalicelib import aws, cursor, db
-from chalicelib.catalog import categories
+from chalicelib.catalog import categories, indexing
 from chalicelib.catalog.schemas import (
     FileOut,
     Money,
@@ -22,28 +22,15 @@ from chalicelib.catalog.schemas import (
     ResourcePatch,
     UploadForm,
 )
+from chalicelib.catalog.states import Concurrent, UnderReview, WrongState
 from chalicelib.catalog.store import ResourceRecord, UploadRecord
 from chalicelib.config import settings
-from chalicelib.errors import Conflict, Invalid, NotFound, TooLarge, ValidationFailed
+from chalicelib.errors import Invalid, NotFound, TooLarge, ValidationFailed
 from chalicelib.uploads import presign, sniff
 
 PART_SIZE = 64 * 1024 * 1024
 COVER_MAX_BYTES = 10 * 1024 * 1024
 LIVE = ("published", "unpublished")  # states that have an approved file buyers get
-
-
-class UnderReview(Conflict):
-    code = "under_review"
-    message = "The resource is under review and cannot change until it is decided."
-
-
-class WrongState(Conflict):
-    code = "wrong_state"
-
-
-class Concurrent(Conflict):
-    code = "concurrent_update"
-    message = "The resource changed concurrently; try again."
 
 
 # ---------------------------------------------------------------- reading
@@ -181,8 +168,6 @@ def mutate(resource_id: str, change, creator_id: str | None = None) -> ResourceR
 def update(creator_id: str, resource_id: str, patch: ResourcePatch) -> ResourceOut:
     """Edit a resource. A published one changes at once (and is re-listed); one under review
     cannot change. Existing orders keep the price they were sold at."""
-    from chalicelib.catalog import review
-
     def change(r: ResourceRecord) -> list[Any]:
         if r.status == "pending_review":
             raise UnderReview()
@@ -209,7 +194,7 @@ def update(creator_id: str, resource_id: str, patch: ResourcePatch) -> ResourceO
 
     resource = mutate(resource_id, change, creator_id)
     if resource.status == "published":
-        review.reindex(resource_id)
+        indexing.reindex(resource_id)
     return view(resource_id, creator_id)
 
 

@@ -60,7 +60,7 @@ def seed_demo_catalog(creator_id: str, creator_name: str, admin_id: str) -> list
     away by the same code the upload-events consumer runs.
     """
     from chalicelib import aws
-    from chalicelib.catalog import files, resources, review
+    from chalicelib.catalog import files, moderation, resources
     from chalicelib.catalog.schemas import Money, ResourceIn
     from chalicelib.config import settings
 
@@ -81,6 +81,6 @@ def seed_demo_catalog(creator_id: str, creator_name: str, admin_id: str) -> list
                             ContentType=content_type, ServerSideEncryption="AES256")
         files.check_object(key)
         resources.submit(creator_id, resource.id)
-        review.approve(admin_id, resource.id)
+        moderation.approve(admin_id, resource.id)
         made.append(resource.id)
     return made

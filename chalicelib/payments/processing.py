@@ -382,7 +382,7 @@ def rerank_recent_sales(now: float | None = None) -> int:
     Orders paid since the last run were created at most a session's life before it."""
     from datetime import UTC, datetime
 
-    from chalicelib.catalog import review
+    from chalicelib.catalog import moderation as review
 
     since = datetime.fromtimestamp((now or time.time()) - RERANK_WINDOW_SECONDS, UTC)
     since_key = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -6,7 +6,7 @@ same whether the catalog holds a thousand resources or a million (bench/scale.py
 
 The tier is the order of magnitude of a resource's sales (0: 100,000,000 or more ... 8: 1-9,
 9: none), so postings move only when sales cross a power of ten: the 15-minute schedule
-re-ranking sold resources moves them then (catalog.review.rerank)."""
+re-ranking sold resources moves them then (catalog.indexing.rerank)."""
 from __future__ import annotations
 
 from chalicelib.catalog.store import Posting, ResourceRecord

@@ -1,24 +1,21 @@
 """Moderation: the review queue, approve and reject, publish and unpublish. Every decision is
 written to the audit log in the same transaction as the change it records; listings and the
-search index follow right after (idempotently, so a retry converges)."""
+search index follow right after (catalog.indexing, idempotently, so a retry converges)."""
 from __future__ import annotations
-
-from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib import cursor, db
-from chalicelib.catalog import audit, listings
-from chalicelib.catalog.resources import LIVE, Concurrent, WrongState, load, resource_out, view
+from chalicelib.catalog import audit, indexing
+from chalicelib.catalog.indexing import reindex
+from chalicelib.catalog.resources import LIVE, load, resource_out, view
 from chalicelib.catalog.schemas import ResourceList, ResourceOut
+from chalicelib.catalog.states import Concurrent, NotUnderReview, WrongState
 from chalicelib.catalog.store import LiveFile, ResourceRecord, UploadRecord
 from chalicelib.errors import NotFound
-from chalicelib.search import index as search_index
 
-
-class NotUnderReview(WrongState):
-    code = "not_under_review"
-    message = "The resource is not waiting for review."
+# The 15-minute schedule of payments re-ranks sold resources through this name.
+rerank = indexing.rerank
 
 
 def queue(limit: int, cursor_text: str | None) -> ResourceList:
@@ -28,39 +25,6 @@ def queue(limit: int, cursor_text: str | None) -> ResourceList:
     items, position = db.page(results)
     return ResourceList(items=[resource_out(r, {}) for r in items],
                         next_cursor=cursor.encode(position, "reviews"))
-
-
-def reindex(resource_id: str) -> None:
-    """Bring the resource's listing cards and search postings in line with its state."""
-    def change(r: ResourceRecord) -> list[Any]:
-        listed = listings.sync(r)
-        terms, tier = search_index.sync(r)
-        actions = []
-        if listed != list(r.listed_in or []):
-            actions.append(ResourceRecord.listed_in.set(listed))
-        if terms != list(r.indexed_terms or []):
-            actions.append(ResourceRecord.indexed_terms.set(terms))
-        if r.indexed_tier is None or int(r.indexed_tier) != tier:
-            actions.append(ResourceRecord.indexed_tier.set(tier))
-        return actions
-
-    db.mutate(lambda: load(resource_id), change, Concurrent())
-
-
-def rerank(resource_id: str) -> None:
-    """After the resource sold: its listing cards re-ranked, and its search postings moved
-    when its sales reached another tier (at 1, 10, 100 ... sales). Best effort: cards and
-    postings are derived data, and the next sale or re-index rewrites them anyway."""
-    try:
-        resource = load(resource_id)
-        if search_index.tier_changed(resource):
-            reindex(resource_id)
-        else:
-            listings.refresh_popularity(resource)
-    except Exception:  # noqa: BLE001 - a ranking never fails the schedule that repairs payments
-        from chalicelib.observability import logger
-
-        logger.exception("resource not re-ranked", extra={"resource_id": resource_id})
 
 
 def _decide(actor_id: str, resource_id: str, action: str, reason: str | None,
