@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import db
-from chalicelib.catalog import listings
+from chalicelib.catalog import listings, store
 from chalicelib.catalog.states import Concurrent
 from chalicelib.catalog.store import ResourceRecord
 from chalicelib.errors import NotFound
@@ -13,10 +13,10 @@ from chalicelib.search import index as search_index
 
 
 def _load(resource_id: str) -> ResourceRecord:
-    try:
-        return ResourceRecord.get(ResourceRecord.key(resource_id), "META", consistent_read=True)
-    except ResourceRecord.DoesNotExist:
-        raise NotFound("No such resource.", code="resource_not_found") from None
+    resource = store.get_resource(resource_id)
+    if resource is None:
+        raise NotFound("No such resource.", code="resource_not_found")
+    return resource
 
 
 def reindex(resource_id: str) -> None:

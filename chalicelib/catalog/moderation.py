@@ -6,12 +6,12 @@ from __future__ import annotations
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib import cursor, db
-from chalicelib.catalog import audit, indexing
+from chalicelib.catalog import audit, indexing, store
 from chalicelib.catalog.indexing import reindex
 from chalicelib.catalog.resources import LIVE, load, resource_out, view
 from chalicelib.catalog.schemas import ResourceList, ResourceOut
 from chalicelib.catalog.states import Concurrent, NotUnderReview, WrongState
-from chalicelib.catalog.store import LiveFile, ResourceRecord, UploadRecord
+from chalicelib.catalog.store import LiveFile, ResourceRecord
 from chalicelib.errors import NotFound
 
 # The 15-minute schedule of payments re-ranks sold resources through this name.
@@ -21,8 +21,7 @@ rerank = indexing.rerank
 def queue(limit: int, cursor_text: str | None) -> ResourceList:
     """Resources waiting for review, oldest submission first. One Query."""
     start = cursor.decode(cursor_text, "reviews")
-    results = ResourceRecord.by_review.query("REVIEW", limit=limit, last_evaluated_key=start)
-    items, position = db.page(results)
+    items, position = db.page(store.review_queue(limit, start))
     return ResourceList(items=[resource_out(r, {}) for r in items],
                         next_cursor=cursor.encode(position, "reviews"))
 
@@ -54,7 +53,7 @@ def approve(admin_id: str, resource_id: str) -> ResourceOut:
         if r.status != "pending_review" and not r.review_pending:
             raise NotUnderReview()
         candidate = r.pending_upload_id if r.review_pending else r.file_upload_id
-        upload = UploadRecord.get(r.pk, UploadRecord.sort_key(candidate), consistent_read=True)
+        upload = store.get_upload(r.resource_id, candidate)
         version = int(r.live_file.version) + 1 if r.live_file else 1
         live = LiveFile(upload_id=upload.upload_id, key=upload.key, version_id=upload.version_id,
                         filename=upload.filename, content_type=upload.content_type,
@@ -64,7 +63,7 @@ def approve(admin_id: str, resource_id: str) -> ResourceOut:
                    ResourceRecord.pending_upload_id.remove(),
                    ResourceRecord.review_pending.set(False),
                    ResourceRecord.rejection_reason.remove(),
-                   ResourceRecord.gsi2pk.remove(), ResourceRecord.gsi2sk.remove()]
+                   *store.leave_review_queue()]
         if r.status == "pending_review":
             actions += [ResourceRecord.status.set("published")]
             if not r.published_at:
@@ -81,8 +80,8 @@ def reject(admin_id: str, resource_id: str, reason: str) -> ResourceOut:
     def change(r: ResourceRecord):
         if r.status != "pending_review" and not r.review_pending:
             raise NotUnderReview()
-        actions = [ResourceRecord.rejection_reason.set(reason), ResourceRecord.gsi2pk.remove(),
-                   ResourceRecord.gsi2sk.remove(), ResourceRecord.review_pending.set(False)]
+        actions = [ResourceRecord.rejection_reason.set(reason), *store.leave_review_queue(),
+                   ResourceRecord.review_pending.set(False)]
         if r.status == "pending_review":
             actions.append(ResourceRecord.status.set("rejected"))
         return actions, {"new_version": r.status != "pending_review"}

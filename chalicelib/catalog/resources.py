@@ -3,7 +3,6 @@ submit for review. Functions take primitives or request models and never see HTT
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
 import uuid
 from typing import Any
@@ -11,8 +10,8 @@ from typing import Any
 from msgspec import UNSET
 from pynamodb.exceptions import DeleteError, TransactWriteError
 
-from chalicelib import aws, cursor, db
-from chalicelib.catalog import categories, indexing
+from chalicelib import cursor, db
+from chalicelib.catalog import categories, indexing, store
 from chalicelib.catalog.schemas import (
     FileOut,
     Money,
@@ -26,7 +25,7 @@ from chalicelib.catalog.states import Concurrent, UnderReview, WrongState
 from chalicelib.catalog.store import ResourceRecord, UploadRecord
 from chalicelib.config import settings
 from chalicelib.errors import Invalid, NotFound, TooLarge, ValidationFailed
-from chalicelib.uploads import presign, sniff
+from chalicelib.uploads import objects, presign, sniff
 
 PART_SIZE = 64 * 1024 * 1024
 COVER_MAX_BYTES = 10 * 1024 * 1024
@@ -37,24 +36,14 @@ LIVE = ("published", "unpublished")  # states that have an approved file buyers 
 
 def collection(resource_id: str) -> tuple[ResourceRecord | None, dict[str, UploadRecord]]:
     """The resource and its uploads: one Query on its item collection."""
-    resource, uploads = None, {}
-    # The collection mixes two models, so it is read raw and each item typed by its sort key.
-    raw = ResourceRecord._get_connection().query(ResourceRecord.key(resource_id),
-                                                 consistent_read=True)
-    for item in raw.get("Items", []):
-        if item["sk"]["S"] == "META":
-            resource = ResourceRecord.from_raw_data(item)
-        else:
-            upload = UploadRecord.from_raw_data(item)
-            uploads[upload.upload_id] = upload
-    return resource, uploads
+    return store.resource_collection(resource_id)
 
 
 def load(resource_id: str) -> ResourceRecord:
-    try:
-        return ResourceRecord.get(ResourceRecord.key(resource_id), "META", consistent_read=True)
-    except ResourceRecord.DoesNotExist:
-        raise NotFound("No such resource.", code="resource_not_found") from None
+    resource = store.get_resource(resource_id)
+    if resource is None:
+        raise NotFound("No such resource.", code="resource_not_found")
+    return resource
 
 
 def owned(creator_id: str, resource_id: str) -> ResourceRecord:
@@ -105,11 +94,7 @@ def list_own(creator_id: str, status: str | None, limit: int,
     """The creator's resources, newest first, optionally of one status. One Query."""
     scope = f"creator-resources:{creator_id}:{status or '*'}"
     start = cursor.decode(cursor_text, scope)
-    condition = ResourceRecord.status == status if status else None
-    results = ResourceRecord.by_creator.query(f"CREATOR#{creator_id}", scan_index_forward=False,
-                                              limit=limit, last_evaluated_key=start,
-                                              filter_condition=condition)
-    items, position = db.page(results)
+    items, position = db.page(store.resources_by_creator(creator_id, limit, start, status))
     return ResourceList(items=[resource_out(r, {}) for r in items],
                         next_cursor=cursor.encode(position, scope))
 
@@ -140,15 +125,13 @@ def create(creator_id: str, creator_name: str, body: ResourceIn) -> ResourceOut:
     """A new draft owned by the creator."""
     now = db.now_iso()
     resource_id = uuid.uuid4().hex
-    record = ResourceRecord(
-        pk=ResourceRecord.key(resource_id), resource_id=resource_id, creator_id=creator_id,
+    record = store.new_resource(
+        resource_id, creator_id, now,
         creator_name=creator_name, title=_clean_title(body.title), description=body.description,
         kind=body.kind, price_amount=body.price.amount, price_currency=body.price.currency,
         category=body.category, category_path=categories.path(body.category),
         tags=clean_tags(body.tags), members_only=body.members_only,
-        download_cap=body.download_cap, status="draft",
-        created_at=now, updated_at=now, gsi1pk=f"CREATOR#{creator_id}",
-        gsi1sk=f"{now}#{resource_id}")
+        download_cap=body.download_cap, status="draft")
     record.save(condition=ResourceRecord.pk.does_not_exist())
     return resource_out(record, {})
 
@@ -210,23 +193,12 @@ def delete_draft(creator_id: str, resource_id: str) -> None:
         if db.is_condition_failure(exc):
             raise WrongState("Only drafts can be deleted; unpublish instead.") from None
         raise
-    s3 = aws.s3()
-    with UploadRecord.batch_write() as batch:
-        for upload in uploads.values():
-            batch.delete(upload)
-            s3.delete_object(Bucket=settings().uploads_bucket, Key=upload.key)
+    store.delete_uploads(list(uploads.values()))
+    for upload in uploads.values():
+        objects.delete(settings().uploads_bucket, upload.key)
 
 
 # ---------------------------------------------------------------- uploads
-
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def _safe_name(filename: str) -> str:
-    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
-    name = _SAFE.sub("_", unicodedata.normalize("NFKC", base)).strip("._") or "file"
-    return name[-100:]
-
 
 def _check_upload(purpose: str, content_type: str, size: int) -> None:
     allowed = {"file": set(sniff.ACCEPTS), "cover": sniff.IMAGES, "preview": sniff.SAMPLES}
@@ -251,15 +223,14 @@ def create_upload(creator_id: str, resource_id: str, filename: str, content_type
     if resource.status == "pending_review" or (purpose == "file" and resource.review_pending):
         raise UnderReview()
     upload_id = uuid.uuid4().hex
-    key = f"creators/{creator_id}/{resource_id}/{upload_id}/{_safe_name(filename)}"
+    key = store.object_key(creator_id, resource_id, upload_id, filename)
     multipart = size > cfg.multipart_threshold_bytes
     multipart_id = presign.start_multipart(cfg.uploads_bucket, key, content_type) \
         if multipart else None
-    upload = UploadRecord(pk=resource.pk, sk=UploadRecord.sort_key(upload_id),
-                          upload_id=upload_id, resource_id=resource_id, creator_id=creator_id,
-                          purpose=purpose, filename=filename, content_type=content_type,
-                          declared_size=size, key=key, multipart_id=multipart_id,
-                          created_at=db.now_iso())
+    upload = store.new_upload(resource_id, upload_id, creator_id=creator_id,
+                              purpose=purpose, filename=filename, content_type=content_type,
+                              declared_size=size, key=key, multipart_id=multipart_id,
+                              created_at=db.now_iso())
     pointer = {"cover": ResourceRecord.cover_upload_id, "preview": ResourceRecord.preview_upload_id,
                "file": ResourceRecord.pending_upload_id if resource.status in LIVE
                else ResourceRecord.file_upload_id}[purpose]
@@ -287,11 +258,10 @@ def create_upload(creator_id: str, resource_id: str, filename: str, content_type
 
 def _own_upload(creator_id: str, resource_id: str, upload_id: str) -> UploadRecord:
     owned(creator_id, resource_id)
-    try:
-        return UploadRecord.get(ResourceRecord.key(resource_id), UploadRecord.sort_key(upload_id),
-                                consistent_read=True)
-    except UploadRecord.DoesNotExist:
-        raise NotFound("No such upload.", code="upload_not_found") from None
+    upload = store.get_upload(resource_id, upload_id)
+    if upload is None:
+        raise NotFound("No such upload.", code="upload_not_found")
+    return upload
 
 
 def complete_upload(creator_id: str, resource_id: str, upload_id: str,
@@ -331,13 +301,15 @@ def submit(creator_id: str, resource_id: str) -> ResourceOut:
         candidate = r.pending_upload_id if new_version else r.file_upload_id
         if not candidate:
             raise WrongState("Upload a file first.", code="file_required")
-        upload = UploadRecord.get(r.pk, UploadRecord.sort_key(candidate), consistent_read=True)
+        upload = store.get_upload(r.resource_id, candidate)
+        if upload is None:
+            raise WrongState("Upload a file first.", code="file_required")
         if upload.status != "verified":
             raise WrongState(f"The file is {upload.status.replace('_', ' ')}, not verified.",
                              code="file_not_verified")
         now = db.now_iso()
-        actions = [ResourceRecord.submitted_at.set(now), ResourceRecord.gsi2pk.set("REVIEW"),
-                   ResourceRecord.gsi2sk.set(f"{now}#{r.resource_id}"),
+        actions = [ResourceRecord.submitted_at.set(now),
+                   *store.join_review_queue(now, r.resource_id),
                    ResourceRecord.rejection_reason.remove()]
         if new_version:
             actions.append(ResourceRecord.review_pending.set(True))

@@ -25,8 +25,9 @@ def sell(resource_id: str, count: int) -> None:
 @pytest.fixture
 def many_handbooks(aws):
     """1,100 published resources whose postings hold the term 'handbook', sales 0 to 1,099."""
-    from chalicelib.catalog.store import Posting, ResourceRecord
+    from chalicelib.catalog.store import ResourceRecord
     from chalicelib.search.index import postings
+    from chalicelib.search.store import Posting
 
     with Posting.batch_write() as batch:
         for sales in range(1100):
@@ -50,7 +51,8 @@ def test_a_common_term_contributes_its_1000_best_sellers_in_one_query(many_handb
 
 def test_a_sale_crossing_a_power_of_ten_moves_the_postings_to_the_next_tier(api, publisher):
     from chalicelib.catalog import indexing
-    from chalicelib.catalog.store import Posting, ResourceRecord
+    from chalicelib.catalog.store import ResourceRecord
+    from chalicelib.search.store import Posting
 
     # Given a published resource with 9 sales, its postings in tier 8
     resource_id = publish_one(publisher, "Violin étude handbook")
@@ -70,7 +72,7 @@ def test_a_sale_crossing_a_power_of_ten_moves_the_postings_to_the_next_tier(api,
 
 def test_a_sale_within_the_tier_leaves_the_postings_alone(api, publisher):
     from chalicelib.catalog import indexing
-    from chalicelib.catalog.store import Posting
+    from chalicelib.search.store import Posting
 
     resource_id = publish_one(publisher, "Cello handbook")
     sell(resource_id, 3)
@@ -85,7 +87,8 @@ def test_a_sale_within_the_tier_leaves_the_postings_alone(api, publisher):
 
 def test_postings_from_before_tiers_are_replaced_on_reindex(api, publisher):
     from chalicelib.catalog import indexing
-    from chalicelib.catalog.store import Posting, ResourceRecord
+    from chalicelib.catalog.store import ResourceRecord
+    from chalicelib.search.store import Posting
 
     # Given a resource indexed the old way: postings keyed by its id alone, no tier recorded
     resource_id = publish_one(publisher, "Harp handbook")
