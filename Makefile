@@ -66,6 +66,7 @@ test-e2e: $(STAMP) $(LOCALSTACK_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
