@@ -11,18 +11,19 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib import db
 from chalicelib.catalog import store
+from chalicelib.catalog.states import OPEN_UPLOAD, UploadStatus
 from chalicelib.catalog.store import ResourceRecord, UploadRecord
 from chalicelib.config import settings
 from chalicelib.observability import logger, metrics
 from chalicelib.uploads import objects, sniff
 
 CHUNK = 1024 * 1024
-OPEN = ("awaiting_upload", "verifying")
+OPEN = tuple(s.value for s in OPEN_UPLOAD)
 
 
 def _reject(upload: UploadRecord, reason: str, version_id: str | None) -> None:
     try:
-        upload.update(actions=[UploadRecord.status.set("rejected"),
+        upload.update(actions=[UploadRecord.status.set(UploadStatus.REJECTED.value),
                                UploadRecord.reason.set(reason),
                                UploadRecord.checked_at.set(db.now_iso())],
                       condition=UploadRecord.status.is_in(*OPEN))
@@ -37,7 +38,7 @@ def _reject(upload: UploadRecord, reason: str, version_id: str | None) -> None:
 
 def _accept(upload: UploadRecord, size: int, digest: str, found: str | None,
             version_id: str | None) -> None:
-    actions = [UploadRecord.status.set("verified"), UploadRecord.size.set(size),
+    actions = [UploadRecord.status.set(UploadStatus.VERIFIED.value), UploadRecord.size.set(size),
                UploadRecord.sha256.set(digest), UploadRecord.sniffed_type.set(found),
                UploadRecord.version_id.set(version_id), UploadRecord.checked_at.set(db.now_iso())]
     pointer = {"cover": ("cover_upload_id", ResourceRecord.cover_key),
@@ -77,8 +78,8 @@ def check_object(key: str, version_id: str | None = None) -> str:
     if upload.key != key or upload.status not in OPEN:
         return "duplicate"
     try:
-        upload.update(actions=[UploadRecord.status.set("verifying")],
-                      condition=UploadRecord.status == "awaiting_upload")
+        upload.update(actions=[UploadRecord.status.set(UploadStatus.VERIFYING.value)],
+                      condition=UploadRecord.status == UploadStatus.AWAITING_UPLOAD.value)
     except UpdateError as exc:
         if not db.is_condition_failure(exc):
             raise

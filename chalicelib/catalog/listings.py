@@ -5,6 +5,7 @@ from __future__ import annotations
 from chalicelib import cursor
 from chalicelib.catalog import store
 from chalicelib.catalog.schemas import CardList, Counts, CreatorRef, Money, ResourceCard
+from chalicelib.catalog.states import ResourceStatus
 from chalicelib.catalog.store import ListingCard, ResourceRecord
 from chalicelib.search.text import normalise
 
@@ -44,7 +45,7 @@ def _card(listing: str, r: ResourceRecord) -> ListingCard:
 def sync(resource: ResourceRecord) -> list[str]:
     """Write the resource's cards where it should be listed and remove the others; returns the
     listings it is now in. Idempotent: a retry after a partial failure converges."""
-    wanted = listing_keys(resource) if resource.status == "published" else []
+    wanted = listing_keys(resource) if resource.status == ResourceStatus.PUBLISHED else []
     stale = set(resource.listed_in or []) - set(wanted)
     store.write_cards([(listing, resource.resource_id) for listing in stale],
                       [_card(listing, resource) for listing in wanted])

@@ -13,6 +13,7 @@ from chalicelib.catalog.schemas import (
     PublicResource,
     ResourceCard,
 )
+from chalicelib.catalog.states import ResourceStatus
 from chalicelib.catalog.store import ResourceRecord
 from chalicelib.config import settings
 from chalicelib.errors import NotFound
@@ -32,7 +33,7 @@ def media_url(key: str | None) -> str | None:
 def detail(resource_id: str) -> PublicResource:
     """A published resource. One GetItem."""
     r = store.get_resource(resource_id, consistent=False)
-    if r is None or r.status != "published":
+    if r is None or r.status != ResourceStatus.PUBLISHED:
         raise NotFound("No such resource.", code="resource_not_found")
     live = r.live_file
     return PublicResource(
@@ -85,7 +86,8 @@ def search(query: str, limit: int, cursor_text: str | None) -> CardList:
     ranked = search_index.rank(query)
     ids = ranked[offset:offset + limit]
     found = store.get_resources(ids)
-    items = [card(found[i]) for i in ids if i in found and found[i].status == "published"]
+    items = [card(found[i]) for i in ids
+             if i in found and found[i].status == ResourceStatus.PUBLISHED]
     more = offset + limit < len(ranked)
     return CardList(items=items, next_cursor=cursor.encode(
         {"offset": offset + limit} if more else None, scope))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -19,6 +20,8 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 
+from chalicelib import db
+from chalicelib.catalog.states import ResourceStatus, Transition, UploadStatus
 from chalicelib.db import global_index, table_meta
 
 
@@ -54,7 +57,7 @@ class ResourceRecord(Model):
     tags = ListAttribute(of=UnicodeAttribute, default=list)
     members_only = BooleanAttribute(default=False)
     download_cap = NumberAttribute(null=True)
-    status = UnicodeAttribute(default="draft")
+    status = UnicodeAttribute(default=ResourceStatus.DRAFT.value)
     file_upload_id = UnicodeAttribute(null=True)
     pending_upload_id = UnicodeAttribute(null=True)
     cover_upload_id = UnicodeAttribute(null=True)
@@ -101,7 +104,7 @@ class UploadRecord(Model):
     content_type = UnicodeAttribute()
     declared_size = NumberAttribute()
     key = UnicodeAttribute()
-    status = UnicodeAttribute(default="awaiting_upload")
+    status = UnicodeAttribute(default=UploadStatus.AWAITING_UPLOAD.value)
     size = NumberAttribute(null=True)
     sha256 = UnicodeAttribute(null=True)
     sniffed_type = UnicodeAttribute(null=True)
@@ -376,3 +379,69 @@ def listing_page(listing: str, index_name: str, limit: int, start: dict | None,
     return getattr(ListingCard, index_name).query(listing, scan_index_forward=False,
                                                   limit=limit, last_evaluated_key=start,
                                                   filter_condition=condition)
+
+
+# ---------------------------------------------------------------- transitions
+
+def _allowed_from(transition: Transition) -> Any:
+    condition = ResourceRecord.status.is_in(*(s.value for s in transition.source))
+    if transition.review is not None:
+        flag = ResourceRecord.review_pending
+        condition &= (flag == True) if transition.review[0] else (  # noqa: E712
+            (flag == False) | flag.does_not_exist())  # noqa: E712
+    return condition
+
+
+def apply_transition(resource: ResourceRecord, transition: Transition, actions: list,
+                     guard: Any = None, audit: AuditRecord | None = None) -> bool:
+    """Write `transition` of `resource` with `actions` as ONE conditional write: the status
+    must be one the transition is allowed from (and `guard`, what else the actions were
+    computed from, must still hold), whatever version was read; with `audit`, the entry is
+    saved in the same transaction. False when the condition failed: another transition won.
+
+    The version is still incremented, so an edit computed from the state before fails."""
+    from pynamodb.exceptions import TransactWriteError, UpdateError
+
+    condition = _allowed_from(transition)
+    if guard is not None:
+        condition &= guard
+    writes = list(actions)
+    if transition.target is not None:
+        writes.append(ResourceRecord.status.set(transition.target.value))
+    if transition.review is not None:
+        writes.append(ResourceRecord.review_pending.set(transition.review[1]))
+    try:
+        if audit is None:
+            resource.update(actions=writes, condition=condition, add_version_condition=False)
+        else:
+            with db.transaction() as tx:
+                tx.update(resource, actions=writes, condition=condition,
+                          add_version_condition=False)
+                tx.save(audit)
+    except UpdateError as exc:
+        if db.is_condition_failure(exc):
+            return False
+        raise
+    except TransactWriteError as exc:
+        if db.cancellation_codes(exc)[:1] == ["ConditionalCheckFailed"]:
+            return False
+        raise
+    return True
+
+
+def delete_in_state(resource: ResourceRecord, transition: Transition, guard: Any = None) -> bool:
+    """Delete the resource if its status is one `transition` is allowed from, and it is still
+    the version read (its uploads, deleted with it, are those that version knew: a new upload
+    changes the version). False when the condition failed."""
+    from pynamodb.exceptions import DeleteError
+
+    condition = _allowed_from(transition)
+    if guard is not None:
+        condition &= guard
+    try:
+        resource.delete(condition=condition)
+    except DeleteError as exc:
+        if db.is_condition_failure(exc):
+            return False
+        raise
+    return True
