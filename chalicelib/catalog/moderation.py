@@ -58,7 +58,9 @@ def approve(admin_id: str, resource_id: str) -> ResourceOut:
         pointer = ResourceRecord.pending_upload_id if r.review_pending \
             else ResourceRecord.file_upload_id
         candidate = r.pending_upload_id if r.review_pending else r.file_upload_id
-        upload = store.get_upload(r.resource_id, candidate)
+        upload = store.get_upload(r.resource_id, candidate) if candidate else None
+        if upload is None:
+            raise WrongState("The file under review is gone.", code="file_required")
         version = int(r.live_file.version) + 1 if r.live_file else 1
         live = LiveFile(upload_id=upload.upload_id, key=upload.key, version_id=upload.version_id,
                         filename=upload.filename, content_type=upload.content_type,
