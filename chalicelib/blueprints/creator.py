@@ -17,11 +17,11 @@ from chalicelib.web import CREATOR, Ctx, Router, lazy
 
 if TYPE_CHECKING:  # the modules themselves load on first use (see web.lazy)
     from chalicelib.accounts import profiles as accounts
-    from chalicelib.catalog import resources, review
+    from chalicelib.catalog import moderation, resources
 else:
     accounts = lazy("chalicelib.accounts.profiles")
     resources = lazy("chalicelib.catalog.resources")
-    review = lazy("chalicelib.catalog.review")
+    moderation = lazy("chalicelib.catalog.moderation")
 
 bp = Blueprint(__name__)
 api = Router(bp)
@@ -94,12 +94,12 @@ def submit(ctx: Ctx, resource_id: str) -> ResourceEnvelope:
 @api.route(R + "/unpublish", "POST", role=CREATOR, tags=TAGS, response=ResourceEnvelope,
            errors=(404, 409), summary="Take a published resource off sale")
 def unpublish_own(ctx: Ctx, resource_id: str) -> ResourceEnvelope:
-    return ResourceEnvelope(resource=review.set_visibility(ctx.user_id, resource_id, False,
+    return ResourceEnvelope(resource=moderation.set_visibility(ctx.user_id, resource_id, False,
                                                            as_admin=False))
 
 
 @api.route(R + "/publish", "POST", role=CREATOR, tags=TAGS, response=ResourceEnvelope,
            errors=(404, 409), summary="Put an unpublished (already approved) resource back")
 def publish_own(ctx: Ctx, resource_id: str) -> ResourceEnvelope:
-    return ResourceEnvelope(resource=review.set_visibility(ctx.user_id, resource_id, True,
+    return ResourceEnvelope(resource=moderation.set_visibility(ctx.user_id, resource_id, True,
                                                            as_admin=False))

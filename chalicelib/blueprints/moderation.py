@@ -17,12 +17,12 @@ from chalicelib.catalog.schemas import (
 from chalicelib.web import ADMIN, Ctx, Router, given, lazy
 
 if TYPE_CHECKING:  # the modules themselves load on first use (see web.lazy)
-    from chalicelib.catalog import audit, categories, resources, review
+    from chalicelib.catalog import audit, categories, moderation, resources
 else:
     audit = lazy("chalicelib.catalog.audit")
     categories = lazy("chalicelib.catalog.categories")
     resources = lazy("chalicelib.catalog.resources")
-    review = lazy("chalicelib.catalog.review")
+    moderation = lazy("chalicelib.catalog.moderation")
 
 bp = Blueprint(__name__)
 api = Router(bp)
@@ -33,7 +33,7 @@ R = "/admin/resources/{resource_id}"
 @api.route("/admin/reviews", "GET", role=ADMIN, tags=TAGS, query=PageQuery,
            response=ResourceList, summary="Resources waiting for review, oldest first")
 def reviews(ctx: Ctx) -> ResourceList:
-    return review.queue(ctx.query.limit, ctx.query.cursor)
+    return moderation.queue(ctx.query.limit, ctx.query.cursor)
 
 
 @api.route(R, "GET", role=ADMIN, tags=TAGS, response=ResourceEnvelope, errors=(404,),
@@ -45,28 +45,28 @@ def get_any(ctx: Ctx, resource_id: str) -> ResourceEnvelope:
 @api.route(R + "/approve", "POST", role=ADMIN, tags=TAGS, response=ResourceEnvelope,
            errors=(404, 409), summary="Publish a resource (or its new file version)")
 def approve(ctx: Ctx, resource_id: str) -> ResourceEnvelope:
-    return ResourceEnvelope(resource=review.approve(ctx.user_id, resource_id))
+    return ResourceEnvelope(resource=moderation.approve(ctx.user_id, resource_id))
 
 
 @api.route(R + "/reject", "POST", role=ADMIN, tags=TAGS, body=RejectIn,
            response=ResourceEnvelope, errors=(404, 409),
            summary="Reject with a reason the creator sees")
 def reject(ctx: Ctx, resource_id: str) -> ResourceEnvelope:
-    return ResourceEnvelope(resource=review.reject(ctx.user_id, resource_id, ctx.body.reason))
+    return ResourceEnvelope(resource=moderation.reject(ctx.user_id, resource_id, ctx.body.reason))
 
 
 @api.route(R + "/unpublish", "POST", role=ADMIN, tags=TAGS, body=RejectIn,
            response=ResourceEnvelope, errors=(404, 409),
            summary="Take a published resource down, with a reason")
 def take_down(ctx: Ctx, resource_id: str) -> ResourceEnvelope:
-    return ResourceEnvelope(resource=review.set_visibility(
+    return ResourceEnvelope(resource=moderation.set_visibility(
         ctx.user_id, resource_id, False, as_admin=True, reason=ctx.body.reason))
 
 
 @api.route(R + "/publish", "POST", role=ADMIN, tags=TAGS, response=ResourceEnvelope,
            errors=(404, 409), summary="Put an unpublished resource back on sale")
 def put_back(ctx: Ctx, resource_id: str) -> ResourceEnvelope:
-    return ResourceEnvelope(resource=review.set_visibility(ctx.user_id, resource_id, True,
+    return ResourceEnvelope(resource=moderation.set_visibility(ctx.user_id, resource_id, True,
                                                            as_admin=True))
 
 

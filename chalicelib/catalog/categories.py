@@ -7,6 +7,7 @@ import time
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib import db
+from chalicelib.catalog import store
 from chalicelib.catalog.schemas import Category
 from chalicelib.catalog.store import CategoryRecord
 from chalicelib.errors import Conflict, NotFound, ValidationFailed
@@ -21,7 +22,7 @@ def _all(fresh: bool = False) -> dict[str, CategoryRecord]:
     now = time.monotonic()
     if not fresh and _cache is not None and now - _cache[0] < CACHE_SECONDS:
         return _cache[1]
-    records = {r.sk: r for r in CategoryRecord.query("CATEGORY")}
+    records = {r.sk: r for r in store.all_categories()}
     _cache = (now, records)
     return records
 
@@ -86,16 +87,18 @@ def update(slug: str, name: str | None, position: int | None) -> Category:
         actions.append(CategoryRecord.name.set(name.strip()))
     if position is not None:
         actions.append(CategoryRecord.position.set(position))
-    record = CategoryRecord(sk=slug)
+    record: CategoryRecord | None = CategoryRecord(sk=slug)
     try:
         if actions:
             record.update(actions=actions, condition=CategoryRecord.sk.exists())
         else:
-            record = CategoryRecord.get("CATEGORY", slug)
-    except (UpdateError, CategoryRecord.DoesNotExist) as exc:
-        if isinstance(exc, CategoryRecord.DoesNotExist) or db.is_condition_failure(exc):
+            record = store.get_category(slug)
+    except UpdateError as exc:
+        if db.is_condition_failure(exc):
             raise NotFound("No such category.") from None
         raise
+    if record is None:
+        raise NotFound("No such category.")
     forget()
     return Category(slug=slug, name=record.name, parent=record.parent,
                     position=int(record.position), children=[])

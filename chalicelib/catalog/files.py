@@ -9,19 +9,21 @@ from urllib.parse import unquote_plus
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
-from chalicelib import aws, db
+from chalicelib import db
+from chalicelib.catalog import store
+from chalicelib.catalog.states import OPEN_UPLOAD, UploadStatus
 from chalicelib.catalog.store import ResourceRecord, UploadRecord
 from chalicelib.config import settings
 from chalicelib.observability import logger, metrics
-from chalicelib.uploads import sniff
+from chalicelib.uploads import objects, sniff
 
 CHUNK = 1024 * 1024
-OPEN = ("awaiting_upload", "verifying")
+OPEN = tuple(s.value for s in OPEN_UPLOAD)
 
 
 def _reject(upload: UploadRecord, reason: str, version_id: str | None) -> None:
     try:
-        upload.update(actions=[UploadRecord.status.set("rejected"),
+        upload.update(actions=[UploadRecord.status.set(UploadStatus.REJECTED.value),
                                UploadRecord.reason.set(reason),
                                UploadRecord.checked_at.set(db.now_iso())],
                       condition=UploadRecord.status.is_in(*OPEN))
@@ -29,17 +31,14 @@ def _reject(upload: UploadRecord, reason: str, version_id: str | None) -> None:
         if not db.is_condition_failure(exc):
             raise
         return
-    params = {"Bucket": settings().uploads_bucket, "Key": upload.key}
-    if version_id:
-        params["VersionId"] = version_id
-    aws.s3().delete_object(**params)
+    objects.delete(settings().uploads_bucket, upload.key, version_id)
     metrics.add_metric(name="UploadsRejected", unit="Count", value=1)
     logger.info("upload rejected", extra={"upload_id": upload.upload_id, "reason": reason})
 
 
 def _accept(upload: UploadRecord, size: int, digest: str, found: str | None,
             version_id: str | None) -> None:
-    actions = [UploadRecord.status.set("verified"), UploadRecord.size.set(size),
+    actions = [UploadRecord.status.set(UploadStatus.VERIFIED.value), UploadRecord.size.set(size),
                UploadRecord.sha256.set(digest), UploadRecord.sniffed_type.set(found),
                UploadRecord.version_id.set(version_id), UploadRecord.checked_at.set(db.now_iso())]
     pointer = {"cover": ("cover_upload_id", ResourceRecord.cover_key),
@@ -47,9 +46,9 @@ def _accept(upload: UploadRecord, size: int, digest: str, found: str | None,
     for _ in range(4):
         resource = None
         if pointer:
-            resource = ResourceRecord.get(upload.pk, "META", consistent_read=True)
+            resource = store.get_resource(upload.resource_id)
             # A cover or preview goes live once checked, unless a newer one was chosen since.
-            if getattr(resource, pointer[0]) != upload.upload_id:
+            if resource is not None and getattr(resource, pointer[0]) != upload.upload_id:
                 resource = None
         try:
             with db.transaction() as tx:
@@ -69,27 +68,22 @@ def _accept(upload: UploadRecord, size: int, digest: str, found: str | None,
 
 def check_object(key: str, version_id: str | None = None) -> str:
     """Check one landed object against its upload record; returns what was decided."""
-    parts = key.split("/")
-    if len(parts) < 5 or parts[0] != "creators":
+    ids = store.parse_object_key(key)
+    if ids is None:
         return "ignored"
-    _, _creator_id, resource_id, upload_id = parts[:4]
-    try:
-        upload = UploadRecord.get(ResourceRecord.key(resource_id),
-                                  UploadRecord.sort_key(upload_id), consistent_read=True)
-    except UploadRecord.DoesNotExist:
+    upload = store.get_upload(*ids)
+    if upload is None:
         logger.warning("object without upload record", extra={"key": key})
         return "unknown"
     if upload.key != key or upload.status not in OPEN:
         return "duplicate"
-    bucket = settings().uploads_bucket
-    params = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
     try:
-        upload.update(actions=[UploadRecord.status.set("verifying")],
-                      condition=UploadRecord.status == "awaiting_upload")
+        upload.update(actions=[UploadRecord.status.set(UploadStatus.VERIFYING.value)],
+                      condition=UploadRecord.status == UploadStatus.AWAITING_UPLOAD.value)
     except UpdateError as exc:
         if not db.is_condition_failure(exc):
             raise
-    body = aws.s3().get_object(**params)
+    body = objects.open_object(settings().uploads_bucket, key, version_id)
     size = int(body["ContentLength"])
     if size != int(upload.declared_size):
         body["Body"].close()

@@ -3,7 +3,7 @@ Storage keys never leave; covers and previews are short-lived presigned URLs."""
 from __future__ import annotations
 
 from chalicelib import cursor
-from chalicelib.catalog import listings
+from chalicelib.catalog import listings, store
 from chalicelib.catalog.schemas import (
     CardList,
     CreatorProfile,
@@ -13,6 +13,7 @@ from chalicelib.catalog.schemas import (
     PublicResource,
     ResourceCard,
 )
+from chalicelib.catalog.states import ResourceStatus
 from chalicelib.catalog.store import ResourceRecord
 from chalicelib.config import settings
 from chalicelib.errors import NotFound
@@ -31,11 +32,8 @@ def media_url(key: str | None) -> str | None:
 
 def detail(resource_id: str) -> PublicResource:
     """A published resource. One GetItem."""
-    try:
-        r = ResourceRecord.get(ResourceRecord.key(resource_id), "META")
-    except ResourceRecord.DoesNotExist:
-        r = None
-    if r is None or r.status != "published":
+    r = store.get_resource(resource_id, consistent=False)
+    if r is None or r.status != ResourceStatus.PUBLISHED:
         raise NotFound("No such resource.", code="resource_not_found")
     live = r.live_file
     return PublicResource(
@@ -56,7 +54,7 @@ def catalog(category: str | None, tag: str | None, sort: str, limit: int,
     if tag:
         return listings.page(listings.tag_key(tag), sort, limit, cursor_text, media_url,
                              category=category)
-    listing = f"cat#{category}" if category else listings.ALL
+    listing = listings.category_listing(category) if category else listings.ALL
     return listings.page(listing, sort, limit, cursor_text, media_url)
 
 
@@ -70,7 +68,8 @@ def creator_page(creator_id: str, limit: int, cursor_text: str | None) -> Creato
         user = None
     if user is None or "creator" not in user.roles:
         raise NotFound("No such creator.", code="creator_not_found")
-    page = listings.page(f"creator#{creator_id}", "newest", limit, cursor_text, media_url)
+    page = listings.page(listings.creator_listing(creator_id), "newest", limit, cursor_text,
+                         media_url)
     return CreatorProfile(id=creator_id, display_name=user.display_name, resources=page.items,
                           next_cursor=page.next_cursor)
 
@@ -86,9 +85,9 @@ def search(query: str, limit: int, cursor_text: str | None) -> CardList:
     offset = int(position.get("offset", 0)) if position else 0
     ranked = search_index.rank(query)
     ids = ranked[offset:offset + limit]
-    found = {r.resource_id: r for r in ResourceRecord.batch_get(
-        [(ResourceRecord.key(i), "META") for i in ids])} if ids else {}
-    items = [card(found[i]) for i in ids if i in found and found[i].status == "published"]
+    found = store.get_resources(ids)
+    items = [card(found[i]) for i in ids
+             if i in found and found[i].status == ResourceStatus.PUBLISHED]
     more = offset + limit < len(ranked)
     return CardList(items=items, next_cursor=cursor.encode(
         {"offset": offset + limit} if more else None, scope))

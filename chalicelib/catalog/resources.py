@@ -3,16 +3,15 @@ submit for review. Functions take primitives or request models and never see HTT
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
 import uuid
 from typing import Any
 
 from msgspec import UNSET
-from pynamodb.exceptions import DeleteError, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 
-from chalicelib import aws, cursor, db
-from chalicelib.catalog import categories
+from chalicelib import cursor, db
+from chalicelib.catalog import categories, indexing, store
 from chalicelib.catalog.schemas import (
     FileOut,
     Money,
@@ -22,52 +21,38 @@ from chalicelib.catalog.schemas import (
     ResourcePatch,
     UploadForm,
 )
+from chalicelib.catalog.states import (
+    LIVE,
+    RESOURCE_TRANSITIONS,
+    Concurrent,
+    ResourceStatus,
+    Transition,
+    UnderReview,
+    UploadStatus,
+    WrongState,
+)
 from chalicelib.catalog.store import ResourceRecord, UploadRecord
 from chalicelib.config import settings
-from chalicelib.errors import Conflict, Invalid, NotFound, TooLarge, ValidationFailed
-from chalicelib.uploads import presign, sniff
+from chalicelib.errors import Invalid, NotFound, TooLarge, ValidationFailed
+from chalicelib.uploads import objects, presign, sniff
 
 PART_SIZE = 64 * 1024 * 1024
 COVER_MAX_BYTES = 10 * 1024 * 1024
-LIVE = ("published", "unpublished")  # states that have an approved file buyers get
-
-
-class UnderReview(Conflict):
-    code = "under_review"
-    message = "The resource is under review and cannot change until it is decided."
-
-
-class WrongState(Conflict):
-    code = "wrong_state"
-
-
-class Concurrent(Conflict):
-    code = "concurrent_update"
-    message = "The resource changed concurrently; try again."
+ATTEMPTS = 4  # reads of fresh state after losing a race, before answering 409
 
 
 # ---------------------------------------------------------------- reading
 
 def collection(resource_id: str) -> tuple[ResourceRecord | None, dict[str, UploadRecord]]:
     """The resource and its uploads: one Query on its item collection."""
-    resource, uploads = None, {}
-    # The collection mixes two models, so it is read raw and each item typed by its sort key.
-    raw = ResourceRecord._get_connection().query(ResourceRecord.key(resource_id),
-                                                 consistent_read=True)
-    for item in raw.get("Items", []):
-        if item["sk"]["S"] == "META":
-            resource = ResourceRecord.from_raw_data(item)
-        else:
-            upload = UploadRecord.from_raw_data(item)
-            uploads[upload.upload_id] = upload
-    return resource, uploads
+    return store.resource_collection(resource_id)
 
 
 def load(resource_id: str) -> ResourceRecord:
-    try:
-        return ResourceRecord.get(ResourceRecord.key(resource_id), "META", consistent_read=True)
-    except ResourceRecord.DoesNotExist:
-        raise NotFound("No such resource.", code="resource_not_found") from None
+    resource = store.get_resource(resource_id)
+    if resource is None:
+        raise NotFound("No such resource.", code="resource_not_found")
+    return resource
 
 
 def owned(creator_id: str, resource_id: str) -> ResourceRecord:
@@ -100,7 +85,7 @@ def resource_out(r: ResourceRecord, uploads: dict[str, UploadRecord]) -> Resourc
         pending_file=_file_out(uploads.get(r.pending_upload_id or "")),
         cover=_file_out(uploads.get(r.cover_upload_id or "")),
         preview=_file_out(uploads.get(r.preview_upload_id or "")),
-        review_pending=r.status == "pending_review" or r.review_pending,
+        review_pending=r.status == ResourceStatus.PENDING_REVIEW or r.review_pending,
         rejection_reason=r.rejection_reason, created_at=r.created_at, updated_at=r.updated_at,
         published_at=r.published_at)
 
@@ -118,11 +103,7 @@ def list_own(creator_id: str, status: str | None, limit: int,
     """The creator's resources, newest first, optionally of one status. One Query."""
     scope = f"creator-resources:{creator_id}:{status or '*'}"
     start = cursor.decode(cursor_text, scope)
-    condition = ResourceRecord.status == status if status else None
-    results = ResourceRecord.by_creator.query(f"CREATOR#{creator_id}", scan_index_forward=False,
-                                              limit=limit, last_evaluated_key=start,
-                                              filter_condition=condition)
-    items, position = db.page(results)
+    items, position = db.page(store.resources_by_creator(creator_id, limit, start, status))
     return ResourceList(items=[resource_out(r, {}) for r in items],
                         next_cursor=cursor.encode(position, scope))
 
@@ -153,39 +134,33 @@ def create(creator_id: str, creator_name: str, body: ResourceIn) -> ResourceOut:
     """A new draft owned by the creator."""
     now = db.now_iso()
     resource_id = uuid.uuid4().hex
-    record = ResourceRecord(
-        pk=ResourceRecord.key(resource_id), resource_id=resource_id, creator_id=creator_id,
+    record = store.new_resource(
+        resource_id, creator_id, now,
         creator_name=creator_name, title=_clean_title(body.title), description=body.description,
         kind=body.kind, price_amount=body.price.amount, price_currency=body.price.currency,
         category=body.category, category_path=categories.path(body.category),
         tags=clean_tags(body.tags), members_only=body.members_only,
-        download_cap=body.download_cap, status="draft",
-        created_at=now, updated_at=now, gsi1pk=f"CREATOR#{creator_id}",
-        gsi1sk=f"{now}#{resource_id}")
+        download_cap=body.download_cap, status=ResourceStatus.DRAFT.value)
     record.save(condition=ResourceRecord.pk.does_not_exist())
     return resource_out(record, {})
 
 
-def mutate(resource_id: str, change, creator_id: str | None = None) -> ResourceRecord:
-    """Apply `change(resource) -> actions` under the resource's version (see db.mutate)."""
-    def load_checked() -> ResourceRecord:
-        return owned(creator_id, resource_id) if creator_id else load(resource_id)
-
-    def stamped(resource: ResourceRecord) -> list:
-        actions = change(resource)
-        return [*actions, ResourceRecord.updated_at.set(db.now_iso())] if actions else []
-
-    return db.mutate(load_checked, stamped, Concurrent())
+def _transition(name: str, r: ResourceRecord) -> Transition:
+    """The transition `name`, refused as a conflict when the resource's state is not one it is
+    allowed from (UnderReview while a review is pending, else WrongState)."""
+    transition = RESOURCE_TRANSITIONS[name]
+    review_ok = transition.review is None or bool(r.review_pending) == transition.review[0]
+    if r.status in transition.source and review_ok:
+        return transition
+    if r.status == ResourceStatus.PENDING_REVIEW:
+        raise UnderReview()
+    raise WrongState(f"A {r.status.replace('_', ' ')} resource cannot {name.split('_')[0]}.")
 
 
 def update(creator_id: str, resource_id: str, patch: ResourcePatch) -> ResourceOut:
     """Edit a resource. A published one changes at once (and is re-listed); one under review
     cannot change. Existing orders keep the price they were sold at."""
-    from chalicelib.catalog import review
-
     def change(r: ResourceRecord) -> list[Any]:
-        if r.status == "pending_review":
-            raise UnderReview()
         actions: list[Any] = []
         fields = {"title": _clean_title, "description": str, "kind": str,
                   "members_only": bool, "tags": clean_tags}
@@ -202,46 +177,46 @@ def update(creator_id: str, resource_id: str, patch: ResourcePatch) -> ResourceO
         if patch.category is not UNSET:
             actions += [ResourceRecord.category.set(patch.category),
                         ResourceRecord.category_path.set(categories.path(patch.category))]
-        if actions and r.status == "rejected":
-            # An edited rejected resource goes back to draft, ready to be submitted again.
-            actions.append(ResourceRecord.status.set("draft"))
         return actions
 
-    resource = mutate(resource_id, change, creator_id)
-    if resource.status == "published":
-        review.reindex(resource_id)
+    for _ in range(ATTEMPTS):
+        r = owned(creator_id, resource_id)
+        name = "edit_rejected" if r.status == ResourceStatus.REJECTED else "edit"
+        transition = _transition(name, r)
+        actions = change(r)
+        if not actions:
+            break
+        # An edit rewrites fields it read, so it also holds on to the version it read.
+        guard = ResourceRecord.version == r.version
+        if store.apply_transition(r, transition, [*actions, ResourceRecord.updated_at.set(
+                db.now_iso())], guard=guard):
+            break
+    else:
+        raise Concurrent()
+    if r.status == ResourceStatus.PUBLISHED:
+        indexing.reindex(resource_id)
     return view(resource_id, creator_id)
 
 
 def delete_draft(creator_id: str, resource_id: str) -> None:
     """Delete a draft (never published, not under review) with its uploads."""
-    resource, uploads = collection(resource_id)
-    if resource is None or resource.creator_id != creator_id:
-        raise NotFound("No such resource.", code="resource_not_found")
-    try:
-        resource.delete(condition=(ResourceRecord.status == "draft")
-                        & (ResourceRecord.creator_id == creator_id))
-    except DeleteError as exc:
-        if db.is_condition_failure(exc):
-            raise WrongState("Only drafts can be deleted; unpublish instead.") from None
-        raise
-    s3 = aws.s3()
-    with UploadRecord.batch_write() as batch:
-        for upload in uploads.values():
-            batch.delete(upload)
-            s3.delete_object(Bucket=settings().uploads_bucket, Key=upload.key)
+    for _ in range(ATTEMPTS):
+        resource, uploads = collection(resource_id)
+        if resource is None or resource.creator_id != creator_id:
+            raise NotFound("No such resource.", code="resource_not_found")
+        if resource.status != ResourceStatus.DRAFT:
+            raise WrongState("Only drafts can be deleted; unpublish instead.")
+        if store.delete_in_state(resource, RESOURCE_TRANSITIONS["delete_draft"],
+                                 guard=ResourceRecord.creator_id == creator_id):
+            break
+    else:
+        raise Concurrent()
+    store.delete_uploads(list(uploads.values()))
+    for upload in uploads.values():
+        objects.delete(settings().uploads_bucket, upload.key)
 
 
 # ---------------------------------------------------------------- uploads
-
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def _safe_name(filename: str) -> str:
-    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
-    name = _SAFE.sub("_", unicodedata.normalize("NFKC", base)).strip("._") or "file"
-    return name[-100:]
-
 
 def _check_upload(purpose: str, content_type: str, size: int) -> None:
     allowed = {"file": set(sniff.ACCEPTS), "cover": sniff.IMAGES, "preview": sniff.SAMPLES}
@@ -263,18 +238,18 @@ def create_upload(creator_id: str, resource_id: str, filename: str, content_type
     _check_upload(purpose, content_type, size)
     cfg = settings()
     resource = owned(creator_id, resource_id)
-    if resource.status == "pending_review" or (purpose == "file" and resource.review_pending):
+    if resource.status == ResourceStatus.PENDING_REVIEW or (purpose == "file"
+                                                           and resource.review_pending):
         raise UnderReview()
     upload_id = uuid.uuid4().hex
-    key = f"creators/{creator_id}/{resource_id}/{upload_id}/{_safe_name(filename)}"
+    key = store.object_key(creator_id, resource_id, upload_id, filename)
     multipart = size > cfg.multipart_threshold_bytes
     multipart_id = presign.start_multipart(cfg.uploads_bucket, key, content_type) \
         if multipart else None
-    upload = UploadRecord(pk=resource.pk, sk=UploadRecord.sort_key(upload_id),
-                          upload_id=upload_id, resource_id=resource_id, creator_id=creator_id,
-                          purpose=purpose, filename=filename, content_type=content_type,
-                          declared_size=size, key=key, multipart_id=multipart_id,
-                          created_at=db.now_iso())
+    upload = store.new_upload(resource_id, upload_id, creator_id=creator_id,
+                              purpose=purpose, filename=filename, content_type=content_type,
+                              declared_size=size, key=key, multipart_id=multipart_id,
+                              created_at=db.now_iso())
     pointer = {"cover": ResourceRecord.cover_upload_id, "preview": ResourceRecord.preview_upload_id,
                "file": ResourceRecord.pending_upload_id if resource.status in LIVE
                else ResourceRecord.file_upload_id}[purpose]
@@ -302,18 +277,17 @@ def create_upload(creator_id: str, resource_id: str, filename: str, content_type
 
 def _own_upload(creator_id: str, resource_id: str, upload_id: str) -> UploadRecord:
     owned(creator_id, resource_id)
-    try:
-        return UploadRecord.get(ResourceRecord.key(resource_id), UploadRecord.sort_key(upload_id),
-                                consistent_read=True)
-    except UploadRecord.DoesNotExist:
-        raise NotFound("No such upload.", code="upload_not_found") from None
+    upload = store.get_upload(resource_id, upload_id)
+    if upload is None:
+        raise NotFound("No such upload.", code="upload_not_found")
+    return upload
 
 
 def complete_upload(creator_id: str, resource_id: str, upload_id: str,
                     parts: list[tuple[int, str]]) -> None:
     """Assemble a multipart upload; S3 then announces the object and it is checked."""
     upload = _own_upload(creator_id, resource_id, upload_id)
-    if not upload.multipart_id or upload.status != "awaiting_upload":
+    if not upload.multipart_id or upload.status != UploadStatus.AWAITING_UPLOAD:
         raise WrongState("This upload is not an open multipart upload.")
     try:
         presign.complete_multipart(settings().uploads_bucket, upload.key, upload.multipart_id,
@@ -327,11 +301,11 @@ def complete_upload(creator_id: str, resource_id: str, upload_id: str,
 
 def abort_upload(creator_id: str, resource_id: str, upload_id: str) -> None:
     upload = _own_upload(creator_id, resource_id, upload_id)
-    if upload.multipart_id and upload.status == "awaiting_upload":
+    if upload.multipart_id and upload.status == UploadStatus.AWAITING_UPLOAD:
         presign.abort_multipart(settings().uploads_bucket, upload.key, upload.multipart_id)
-    upload.update(actions=[UploadRecord.status.set("rejected"),
+    upload.update(actions=[UploadRecord.status.set(UploadStatus.REJECTED.value),
                            UploadRecord.reason.set("aborted by the creator")],
-                  condition=UploadRecord.status == "awaiting_upload")
+                  condition=UploadRecord.status == UploadStatus.AWAITING_UPLOAD.value)
 
 
 # ---------------------------------------------------------------- submitting
@@ -339,26 +313,28 @@ def abort_upload(creator_id: str, resource_id: str, upload_id: str) -> None:
 def submit(creator_id: str, resource_id: str) -> ResourceOut:
     """Send a draft (or a new file version of a live resource) to the review queue; it needs a
     verified file (409 otherwise)."""
-    def change(r: ResourceRecord) -> list[Any]:
-        if r.status == "pending_review" or r.review_pending:
+    for _ in range(ATTEMPTS):
+        r = owned(creator_id, resource_id)
+        if r.status == ResourceStatus.PENDING_REVIEW or r.review_pending:
             raise WrongState("Already submitted.", code="already_submitted")
         new_version = r.status in LIVE
+        transition = _transition("submit_version" if new_version else "submit", r)
+        pointer = ResourceRecord.pending_upload_id if new_version \
+            else ResourceRecord.file_upload_id
         candidate = r.pending_upload_id if new_version else r.file_upload_id
         if not candidate:
             raise WrongState("Upload a file first.", code="file_required")
-        upload = UploadRecord.get(r.pk, UploadRecord.sort_key(candidate), consistent_read=True)
-        if upload.status != "verified":
+        upload = store.get_upload(r.resource_id, candidate)
+        if upload is None:
+            raise WrongState("Upload a file first.", code="file_required")
+        if upload.status != UploadStatus.VERIFIED:
             raise WrongState(f"The file is {upload.status.replace('_', ' ')}, not verified.",
                              code="file_not_verified")
         now = db.now_iso()
-        actions = [ResourceRecord.submitted_at.set(now), ResourceRecord.gsi2pk.set("REVIEW"),
-                   ResourceRecord.gsi2sk.set(f"{now}#{r.resource_id}"),
-                   ResourceRecord.rejection_reason.remove()]
-        if new_version:
-            actions.append(ResourceRecord.review_pending.set(True))
-        else:
-            actions.append(ResourceRecord.status.set("pending_review"))
-        return actions
-
-    mutate(resource_id, change, creator_id)
-    return view(resource_id, creator_id)
+        actions = [ResourceRecord.submitted_at.set(now),
+                   *store.join_review_queue(now, r.resource_id),
+                   ResourceRecord.rejection_reason.remove(), ResourceRecord.updated_at.set(now)]
+        # A verified upload stays verified; the file submitted must still be the one checked.
+        if store.apply_transition(r, transition, actions, guard=pointer == candidate):
+            return view(resource_id, creator_id)
+    raise Concurrent()

@@ -59,10 +59,10 @@ def seed_demo_catalog(creator_id: str, creator_name: str, admin_id: str) -> list
     The file goes to S3 directly rather than through a presigned form, and is checked right
     away by the same code the upload-events consumer runs.
     """
-    from chalicelib import aws
-    from chalicelib.catalog import files, resources, review
+    from chalicelib.catalog import files, moderation, resources
     from chalicelib.catalog.schemas import Money, ResourceIn
     from chalicelib.config import settings
+    from chalicelib.uploads import objects
 
     made = []
     for demo in DEMO_RESOURCES:
@@ -77,10 +77,9 @@ def seed_demo_catalog(creator_id: str, creator_name: str, admin_id: str) -> list
         form = resources.create_upload(creator_id, resource.id, filename, content_type,
                                        len(data), "file")
         key = form.fields["key"]
-        aws.s3().put_object(Bucket=settings().uploads_bucket, Key=key, Body=data,
-                            ContentType=content_type, ServerSideEncryption="AES256")
+        objects.put(settings().uploads_bucket, key, data, content_type)
         files.check_object(key)
         resources.submit(creator_id, resource.id)
-        review.approve(admin_id, resource.id)
+        moderation.approve(admin_id, resource.id)
         made.append(resource.id)
     return made

@@ -22,6 +22,6 @@ def page(position: dict | None, size: int) -> tuple[list[str], dict | None]:
 
 
 def apply(resource_id: Any) -> None:
-    from chalicelib.catalog import review
+    from chalicelib.catalog import indexing
 
-    review.reindex(resource_id)
+    indexing.reindex(resource_id)

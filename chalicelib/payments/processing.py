@@ -454,7 +454,7 @@ def rerank_recent_sales(now: float | None = None) -> int:
     when their sales reached another tier (their sales count is exact; the `popular` order
     and search ranking catch up here, every 15 minutes, off the payment path).
     Orders paid since the last run were created at most a session's life before it."""
-    from chalicelib.catalog import review
+    from chalicelib.catalog import indexing
 
     since_key = db.iso_at((now or time.time()) - RERANK_WINDOW_SECONDS)
     sold = {line.resource_id for status in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
@@ -462,7 +462,7 @@ def rerank_recent_sales(now: float | None = None) -> int:
                                                      OrderRecord.gsi3sk >= since_key)
             for line in order.lines}
     for resource_id in sorted(sold):
-        review.rerank(resource_id)
+        indexing.rerank(resource_id)
     return len(sold)
 
 

@@ -6,11 +6,39 @@ same whether the catalog holds a thousand resources or a million (bench/scale.py
 
 The tier is the order of magnitude of a resource's sales (0: 100,000,000 or more ... 8: 1-9,
 9: none), so postings move only when sales cross a power of ten: the 15-minute schedule
-re-ranking sold resources moves them then (catalog.review.rerank)."""
+re-ranking sold resources moves them then (catalog.indexing.rerank)."""
 from __future__ import annotations
 
-from chalicelib.catalog.store import Posting, ResourceRecord
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from chalicelib.search import store
+from chalicelib.search.store import Posting
 from chalicelib.search.text import document_terms, query_terms
+
+
+class Indexable(Protocol):
+    """What the index reads of a document (a catalog resource); the search context stores
+    nothing of the catalog's and imports none of it."""
+
+    @property
+    def resource_id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def description(self) -> str | None: ...
+    # Sequence[Any]: PynamoDB types a list of strings as a list of its attribute class.
+    @property
+    def tags(self) -> Sequence[Any] | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def sales(self) -> float: ...
+    @property
+    def indexed_terms(self) -> Sequence[Any] | None: ...
+    @property
+    def indexed_tier(self) -> float | None: ...
+
 
 # Descriptions can be 20,000 characters; their opening says what they are about, and
 # indexing all of it would cost thousands of writes per publish.
@@ -28,12 +56,10 @@ def tier(sales: int) -> int:
     return TIERS - 1 - (min(TIERS - 1, len(str(sales))) if sales > 0 else 0)
 
 
-def sort_key(posting_tier: int | None, resource_id: str) -> str:
-    """A posting's sort key; postings written before tiers had the resource id alone."""
-    return resource_id if posting_tier is None else f"{posting_tier}#{resource_id}"
+sort_key = store.sort_key
 
 
-def tier_changed(resource: ResourceRecord) -> bool:
+def tier_changed(resource: Indexable) -> bool:
     """Whether the resource's postings are filed under another tier than its sales say."""
     indexed = resource.indexed_tier
     if indexed is None:
@@ -41,22 +67,20 @@ def tier_changed(resource: ResourceRecord) -> bool:
     return int(indexed) != tier(int(resource.sales))
 
 
-def terms_of(resource: ResourceRecord) -> set[str]:
-    # PynamoDB types ListAttribute(of=UnicodeAttribute) as a list of attributes, not of str.
-    tags: list[str] = resource.tags or []  # type: ignore[assignment]
-    text = " ".join([resource.title, " ".join(tags),
+def terms_of(resource: Indexable) -> set[str]:
+    text = " ".join([resource.title, " ".join(resource.tags or []),
                      (resource.description or "")[:DESCRIPTION_CHARS]])
     return document_terms(text)
 
 
-def postings(resource: ResourceRecord, terms: set[str]) -> list[Posting]:
+def postings(resource: Indexable, terms: set[str]) -> list[Posting]:
     """The resource's postings for `terms`, filed under its current tier."""
     popularity = int(resource.sales)
-    key = sort_key(tier(popularity), resource.resource_id)
-    return [Posting(pk=f"T#{term}", sk=key, pop=popularity) for term in terms]
+    return [store.posting(term, tier(popularity), resource.resource_id, popularity)
+            for term in terms]
 
 
-def sync(resource: ResourceRecord) -> tuple[list[str], int]:
+def sync(resource: Indexable) -> tuple[list[str], int]:
     """Index a published resource (or remove an unpublished one); returns its indexed terms
     and their tier, to be recorded on the resource. Idempotent: writing the same postings
     again changes nothing."""
@@ -65,18 +89,14 @@ def sync(resource: ResourceRecord) -> tuple[list[str], int]:
     indexed = resource.indexed_tier
     old_key = sort_key(None if indexed is None else int(indexed), resource.resource_id)
     moved = not written or old_key != written[0].sk
-    with Posting.batch_write() as batch:
-        for stale in set(resource.indexed_terms or []) - (set() if moved else wanted):
-            batch.delete(Posting(pk=f"T#{stale}", sk=old_key))
-        for posting in written:
-            batch.save(posting)
+    stale = set(resource.indexed_terms or []) - (set() if moved else wanted)
+    store.write(((term, old_key) for term in stale), written)
     return sorted(wanted), tier(int(resource.sales))
 
 
 def _postings(term: str) -> dict[str, int]:
     """The term's best-selling MAX_POSTINGS resources and their sales: one Query."""
-    results = Posting.query(f"T#{term}", limit=MAX_POSTINGS, page_size=MAX_POSTINGS)
-    return {posting.sk.rpartition("#")[2]: int(posting.pop) for posting in results}
+    return store.best(term, MAX_POSTINGS)
 
 
 def rank(query: str) -> list[str]:

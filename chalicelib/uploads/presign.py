@@ -1,11 +1,12 @@
 """Presigned S3 requests: POST forms and multipart part URLs for creators' uploads, GET URLs
-for delivery. Pure request signing: no call reaches S3 except multipart create/complete/abort."""
+for delivery. Pure request signing: no call reaches S3 except multipart create/complete/abort
+(all of them through uploads.store)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import aws
+from chalicelib.uploads import store
 
 ENCRYPTION = "AES256"
 
@@ -24,33 +25,29 @@ def post_form(bucket: str, key: str, content_type: str, size: int,
         {"x-amz-server-side-encryption": ENCRYPTION},
         ["content-length-range", 1, size],
     ]
-    return aws.s3().generate_presigned_post(Bucket=bucket, Key=key, Fields=fields,
-                                            Conditions=conditions, ExpiresIn=expires_in)
+    return store.presigned_post(bucket, key, fields, conditions, expires_in)
 
 
 def start_multipart(bucket: str, key: str, content_type: str) -> str:
-    return aws.s3().create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type,
-                                            ServerSideEncryption=ENCRYPTION)["UploadId"]
+    return store.create_multipart(bucket, key, content_type, ENCRYPTION)
 
 
 def part_urls(bucket: str, key: str, multipart_id: str, parts: int,
               expires_in: int) -> list[dict[str, Any]]:
-    s3 = aws.s3()
-    return [{"part_number": n, "url": s3.generate_presigned_url(
-        "upload_part", ExpiresIn=expires_in,
-        Params={"Bucket": bucket, "Key": key, "UploadId": multipart_id, "PartNumber": n})}
-        for n in range(1, parts + 1)]
+    params = [{"Bucket": bucket, "Key": key, "UploadId": multipart_id, "PartNumber": n}
+              for n in range(1, parts + 1)]
+    urls = store.presigned_urls("upload_part", params, expires_in)
+    return [{"part_number": n, "url": url} for n, url in enumerate(urls, start=1)]
 
 
 def complete_multipart(bucket: str, key: str, multipart_id: str,
                        parts: list[tuple[int, str]]) -> None:
-    aws.s3().complete_multipart_upload(
-        Bucket=bucket, Key=key, UploadId=multipart_id,
-        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]})
+    store.complete_multipart(bucket, key, multipart_id,
+                             [{"PartNumber": n, "ETag": etag} for n, etag in parts])
 
 
 def abort_multipart(bucket: str, key: str, multipart_id: str) -> None:
-    aws.s3().abort_multipart_upload(Bucket=bucket, Key=key, UploadId=multipart_id)
+    store.abort_multipart(bucket, key, multipart_id)
 
 
 def get_url(bucket: str, key: str, expires_in: int, filename: str | None = None,
@@ -65,4 +62,4 @@ def get_url(bucket: str, key: str, expires_in: int, filename: str | None = None,
         ascii_name = filename.encode("ascii", "replace").decode().replace('"', "")
         params["ResponseContentDisposition"] = (
             f'attachment; filename="{ascii_name}"; filename*=UTF-8\'\'{quote(filename)}')
-    return aws.s3().generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+    return store.presigned_url("get_object", params, expires_in)

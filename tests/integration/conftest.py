@@ -81,7 +81,7 @@ def stripe(aws, monkeypatch):
 @pytest.fixture
 def publisher(api, catalog, pump):
     """Publishes resources through the real flow: draft, upload to S3, check, review."""
-    from chalicelib.catalog import resources, review
+    from chalicelib.catalog import moderation, resources
     from chalicelib.catalog.schemas import Money, ResourceIn
 
     creator, _ = api.creator_session()
@@ -104,7 +104,7 @@ def publisher(api, catalog, pump):
         drain(pump, rounds=len(ids) + 5)
         for resource_id in ids:
             resources.submit(creator["id"], resource_id)
-            review.approve(admin["id"], resource_id)
+            moderation.approve(admin["id"], resource_id)
 
     publish.approve_all = approve_all
     return publish

@@ -16,8 +16,9 @@ def three_published(api, creator, admin, pump):
 
 def wipe_search_index(resource_ids: list[str]) -> None:
     """What a failed deploy of the text analysis could leave: no postings at all."""
-    from chalicelib.catalog.store import Posting, ResourceRecord
+    from chalicelib.catalog.store import ResourceRecord
     from chalicelib.search.index import sort_key
+    from chalicelib.search.store import Posting
 
     for resource_id in resource_ids:
         record = ResourceRecord.get(ResourceRecord.key(resource_id), "META")

@@ -25,8 +25,9 @@ def sell(resource_id: str, count: int) -> None:
 @pytest.fixture
 def many_handbooks(aws):
     """1,100 published resources whose postings hold the term 'handbook', sales 0 to 1,099."""
-    from chalicelib.catalog.store import Posting, ResourceRecord
+    from chalicelib.catalog.store import ResourceRecord
     from chalicelib.search.index import postings
+    from chalicelib.search.store import Posting
 
     with Posting.batch_write() as batch:
         for sales in range(1100):
@@ -49,17 +50,18 @@ def test_a_common_term_contributes_its_1000_best_sellers_in_one_query(many_handb
 
 
 def test_a_sale_crossing_a_power_of_ten_moves_the_postings_to_the_next_tier(api, publisher):
-    from chalicelib.catalog import review
-    from chalicelib.catalog.store import Posting, ResourceRecord
+    from chalicelib.catalog import indexing
+    from chalicelib.catalog.store import ResourceRecord
+    from chalicelib.search.store import Posting
 
     # Given a published resource with 9 sales, its postings in tier 8
     resource_id = publish_one(publisher, "Violin étude handbook")
     sell(resource_id, 9)
-    review.reindex(resource_id)
+    indexing.reindex(resource_id)
     assert {p.sk for p in Posting.query("T#violin")} == {f"8#{resource_id}"}
     # When its tenth sale is counted and the schedule re-ranks it
     sell(resource_id, 1)
-    review.rerank(resource_id)
+    indexing.rerank(resource_id)
     # Then every posting is in tier 7 and none is left behind in tier 8
     record = ResourceRecord.get(ResourceRecord.key(resource_id), "META")
     assert int(record.indexed_tier) == 7
@@ -69,23 +71,24 @@ def test_a_sale_crossing_a_power_of_ten_moves_the_postings_to_the_next_tier(api,
 
 
 def test_a_sale_within_the_tier_leaves_the_postings_alone(api, publisher):
-    from chalicelib.catalog import review
-    from chalicelib.catalog.store import Posting
+    from chalicelib.catalog import indexing
+    from chalicelib.search.store import Posting
 
     resource_id = publish_one(publisher, "Cello handbook")
     sell(resource_id, 3)
-    review.reindex(resource_id)
+    indexing.reindex(resource_id)
     sell(resource_id, 1)
     with operations_made() as operations:
-        review.rerank(resource_id)
+        indexing.rerank(resource_id)
     assert [p.sk for p in Posting.query("T#cello")] == [f"8#{resource_id}"]
     assert "BatchWriteItem" in operations  # the listing cards, re-ranked
     assert all(int(p.pop) == 3 for p in Posting.query("T#cello"))  # postings untouched
 
 
 def test_postings_from_before_tiers_are_replaced_on_reindex(api, publisher):
-    from chalicelib.catalog import review
-    from chalicelib.catalog.store import Posting, ResourceRecord
+    from chalicelib.catalog import indexing
+    from chalicelib.catalog.store import ResourceRecord
+    from chalicelib.search.store import Posting
 
     # Given a resource indexed the old way: postings keyed by its id alone, no tier recorded
     resource_id = publish_one(publisher, "Harp handbook")
@@ -96,6 +99,6 @@ def test_postings_from_before_tiers_are_replaced_on_reindex(api, publisher):
             batch.save(Posting(pk=f"T#{term}", sk=resource_id, pop=0))
     record.update(actions=[ResourceRecord.indexed_tier.remove()])
     # When it is re-indexed (the migration does this for every published resource)
-    review.reindex(resource_id)
+    indexing.reindex(resource_id)
     # Then only tiered postings remain
     assert [p.sk for p in Posting.query("T#harp")] == [f"9#{resource_id}"]
