@@ -160,7 +160,8 @@ def error_response(exc: DomainError) -> Response:
 
 
 _AT = re.compile(r"at `\$\.?([^`]*)`")
-_NAMED = re.compile(r"(?:missing required field|unknown field) `([^`]+)`")
+# The last: a rule across a model's items (`__post_init__`) names its field so.
+_NAMED = re.compile(r"(?:missing required field|unknown field|in field) `([^`]+)`")
 
 
 def _validation_error(exc: msgspec.ValidationError, where: str) -> ValidationFailed:

@@ -34,7 +34,7 @@ class CheckoutIn(Input):
     def __post_init__(self) -> None:
         # `uniqueItems` above, which msgspec does not check itself (an error here is a 400).
         if len({item.resource_id for item in self.items}) != len(self.items):
-            raise ValueError("An item is listed twice")
+            raise ValueError("An item is listed twice in field `items`")
 
 
 class QuoteLine(Struct):
