@@ -60,9 +60,11 @@ EXCLUDED = {
 
 
 @pytest.fixture(scope="module")
-def contract_stack():
-    """A stack of its own: the run registers users and creates categories and drafts."""
-    with running_stack() as running:
+def contract_stack(tmp_path_factory):
+    """A stack of its own: the run registers users and creates categories and drafts. Its
+    runtime file is its own too, so .local/stack.json stays the main stack's."""
+    runtime = tmp_path_factory.mktemp("contract") / "stack.json"
+    with running_stack({"LOCAL_STACK_FILE": str(runtime)}) as running:
         yield running
 
 
