@@ -278,6 +278,11 @@ def build(app: Any) -> dict:
             if model is not None and model not in models:
                 models.append(model)
     _, components = msgspec.json.schema_components(models, ref_template=REF)
+    for model in models:
+        # Rules across fields (if/then) that msgspec cannot derive from the annotations.
+        extra = getattr(model, "json_schema_extra", None)
+        if extra:
+            components[model.__name__].update(extra)
 
     paths: dict[str, dict] = {}
     operation_ids: dict[str, str] = {}

@@ -8,10 +8,9 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from chalicelib.errors import ValidationFailed
+from chalicelib.accounts.schemas import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
+from chalicelib.errors import Refused, ValidationFailed
 
-MIN_LENGTH = 10
-MAX_LENGTH = 256
 _hasher = PasswordHasher()
 
 
@@ -28,21 +27,26 @@ def _common() -> frozenset[str]:
     return frozenset(line.strip().casefold() for line in lines if line and not line.startswith("#"))
 
 
+class WeakPassword(Refused):
+    code = "weak_password"
+
+
 def check_policy(password: str, email: str | None = None) -> None:
-    """Refuse a password that is short, huge, common, or the email itself."""
-    normal = unicodedata.normalize("NFKC", password)
-    problem = None
-    if len(normal) < MIN_LENGTH:
-        problem = f"must be at least {MIN_LENGTH} characters"
-    elif len(normal) > MAX_LENGTH:
-        problem = f"must be at most {MAX_LENGTH} characters"
-    elif normal.casefold() in _common():
-        problem = "is one of the most common passwords"
-    elif email and normal.casefold() in {email.casefold(), email.split("@")[0].casefold()}:
-        problem = "must not be your email address"
-    if problem:
+    """Refuse a password that is short or huge (400: the `Password` type of the request says
+    so, counted as sent), or common or the email itself (422: a rule over data)."""
+    if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
+        problem = f"must be {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters"
         raise ValidationFailed(f"The password {problem}.", code="weak_password",
                                details={"fields": {"password": problem}})
+    normal = unicodedata.normalize("NFKC", password).casefold()
+    weakness = None
+    if normal in _common():
+        weakness = "is one of the most common passwords"
+    elif email and normal in {email.casefold(), email.split("@")[0].casefold()}:
+        weakness = "must not be your email address"
+    if weakness:
+        raise WeakPassword(f"The password {weakness}.",
+                           details={"fields": {"password": weakness}})
 
 
 def hash_password(password: str) -> str:

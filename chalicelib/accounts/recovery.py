@@ -9,12 +9,19 @@ from chalicelib.accounts import authentication, passwords, profiles, store, toke
 from chalicelib.accounts.schemas import TokenPair
 from chalicelib.accounts.store import UserRecord
 from chalicelib.config import settings
-from chalicelib.errors import Conflict, Invalid, ValidationFailed
+from chalicelib.errors import Conflict, Forbidden, Unauthenticated, ValidationFailed
 
 
-class InvalidResetToken(Invalid):
+class InvalidResetToken(Unauthenticated):
+    # The reset token is the credential of the reset: unknown, expired or used is a 401.
     code = "invalid_reset_token"
     message = "The reset link is invalid, expired or already used."
+
+
+class WrongPassword(Forbidden):
+    # The request is well formed and authenticated; knowing the password is what is missing.
+    code = "wrong_password"
+    message = "The current password is wrong."
 
 
 def forgot_password(email: str) -> None:
@@ -59,8 +66,7 @@ def change_password(user_id: str, current_password: str, new_password: str) -> T
     with the returned pair."""
     user = profiles.get_user(user_id)
     if not passwords.verify_password(user.password_hash, current_password):
-        raise ValidationFailed("The current password is wrong.", code="wrong_password",
-                               details={"fields": {"current_password": "wrong"}})
+        raise WrongPassword(details={"fields": {"current_password": "wrong"}})
     passwords.check_policy(new_password, user.email)
     new_hash = passwords.hash_password(new_password)
     profiles.change(user_id, lambda u: [UserRecord.password_hash.set(new_hash),

@@ -7,12 +7,44 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-Email = Annotated[str, Meta(min_length=3, max_length=254, description="Email address")]
-Password = Annotated[str, Meta(min_length=1, max_length=256)]
-DisplayName = Annotated[str, Meta(min_length=1, max_length=60)]
+# Each constraint the code checks on a field is stated here, once: msgspec enforces it when a
+# body or query is decoded, and the OpenAPI document is generated from it. A service repeats
+# none of it; what it refuses beyond this depends on stored data (422, 404, 409).
+
+# White space as Python's str.isspace() and str.split() see it, spelled out for patterns:
+# `\s` differs between Python's regular expressions (which msgspec runs) and ECMA 262 (which
+# JSON Schema names), on U+001C..U+001F and U+FEFF.
+SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Something besides white space (runs of it are collapsed or trimmed when stored).
+VISIBLE = rf"[^{SPACE}]"
+# Something, an @, a domain with a dot and a top-level part of two or more, no white space
+# but around it: checked as sent (the account's key is its trimmed, NFKC, lower-cased form).
+EMAIL_PATTERN = rf"^[{SPACE}]*[^@{SPACE}]+@[^@{SPACE}]+\.[^@{SPACE}.]{{2,}}[{SPACE}]*$"
+EMAIL_MAX_LENGTH = 254
+Email = Annotated[str, Meta(min_length=3, max_length=EMAIL_MAX_LENGTH, pattern=EMAIL_PATTERN,
+                            description="Email address")]
+# Length in code points as sent. Common passwords and the email itself are refused with 422.
+PASSWORD_MIN_LENGTH = 10
+PASSWORD_MAX_LENGTH = 256
+Password = Annotated[str, Meta(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH,
+                               description="At least 10 characters; not a common password, "
+                                           "not the email")]
+# What a password was, to check it: any length a password ever had.
+Secret = Annotated[str, Meta(min_length=1, max_length=PASSWORD_MAX_LENGTH)]
+# Control characters, and invisible ones that could disguise a name (soft hyphen, zero-width
+# and bidirectional controls, the BOM, line and paragraph separators), are refused; and a name
+# is more than white space. Stored NFKC-normalised and trimmed.
+NAME_FORBIDDEN = r"\x00-\x1f\x7f-\x9f\xad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+DISPLAY_NAME_PATTERN = rf"^[^{NAME_FORBIDDEN}]*[^{NAME_FORBIDDEN}{SPACE}][^{NAME_FORBIDDEN}]*$"
+DisplayName = Annotated[str, Meta(min_length=1, max_length=60, pattern=DISPLAY_NAME_PATTERN)]
 Role = Literal["buyer", "creator", "admin"]
 OpaqueToken = Annotated[str, Meta(min_length=1, max_length=512)]
 Limit = Annotated[int, Meta(ge=1, le=100)]
+# `next_cursor` passed back unchanged (chalicelib.cursor: base64url position, a dot, a 24
+# character base64url MAC). Well formed but edited, forged or foreign: 400 invalid_cursor.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{24}$"
+Cursor = Annotated[str, Meta(max_length=2048, pattern=CURSOR_PATTERN,
+                             description="`next_cursor` of the previous page, unchanged")]
 
 
 class Input(Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -27,7 +59,7 @@ class RegisterIn(Input):
 
 class LoginIn(Input):
     email: Email
-    password: Password
+    password: Secret
 
 
 class RefreshIn(Input):
@@ -44,7 +76,7 @@ class ResetIn(Input):
 
 
 class PasswordChangeIn(Input):
-    current_password: Password
+    current_password: Secret
     new_password: Password
 
 
@@ -60,9 +92,9 @@ class AdminUserPatch(Input):
 
 class AdminUsersQuery(Struct):
     limit: Limit = 20
-    cursor: str | None = None
+    cursor: Cursor | None = None
     creator_status: Literal["pending"] | None = None
-    email: str | None = None
+    email: Email | None = None
 
 
 class UserOut(Struct):

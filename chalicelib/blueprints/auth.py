@@ -28,7 +28,7 @@ TAGS = ("auth",)
 
 
 @api.route("/auth/register", "POST", role=ANYONE, tags=TAGS, body=RegisterIn, status=201,
-           response=UserEnvelope, errors=(400, 409), summary="Create an account")
+           response=UserEnvelope, errors=(400, 409, 422), summary="Create an account")
 def register(ctx: Ctx) -> UserEnvelope:
     b = ctx.body
     user = registration.register(b.email, b.password, b.display_name)
@@ -61,6 +61,7 @@ def forgot(ctx: Ctx) -> dict:
 
 
 @api.route("/auth/password/reset", "POST", role=ANYONE, tags=TAGS, body=ResetIn, status=204,
-           errors=(400,), summary="Set a new password with a reset token; all sessions end")
+           errors=(400, 401, 422),
+           summary="Set a new password with a reset token; all sessions end")
 def reset(ctx: Ctx) -> None:
     recovery.reset_password(ctx.body.token, ctx.body.new_password)

@@ -30,7 +30,7 @@ R = "/creator/resources/{resource_id}"
 
 
 @api.route("/creator/resources", "POST", role=CREATOR, tags=TAGS, body=ResourceIn, status=201,
-           response=ResourceEnvelope, summary="Create a draft resource")
+           response=ResourceEnvelope, errors=(422,), summary="Create a draft resource")
 def create(ctx: Ctx) -> ResourceEnvelope:
     name = accounts.get_user(ctx.user_id).display_name
     return ResourceEnvelope(resource=resources.create(ctx.user_id, name, ctx.body))
@@ -50,7 +50,7 @@ def get_own(ctx: Ctx, resource_id: str) -> ResourceEnvelope:
 
 
 @api.route(R, "PATCH", role=CREATOR, tags=TAGS, body=ResourcePatch, response=ResourceEnvelope,
-           errors=(404, 409), summary="Edit a resource (not while under review)")
+           errors=(404, 409, 422), summary="Edit a resource (not while under review)")
 def patch_own(ctx: Ctx, resource_id: str) -> ResourceEnvelope:
     return ResourceEnvelope(resource=resources.update(ctx.user_id, resource_id, ctx.body))
 

@@ -31,7 +31,7 @@ def patch_me(ctx: Ctx) -> UserEnvelope:
 
 
 @api.route("/me/password", "POST", role=USER, tags=TAGS, body=PasswordChangeIn,
-           response=TokenPair, errors=(400, 401),
+           response=TokenPair, errors=(400, 401, 403, 422),
            summary="Change your password; other sessions end, a new pair is returned")
 def change_password(ctx: Ctx) -> TokenPair:
     b = ctx.body

@@ -78,7 +78,7 @@ def audit_log(ctx: Ctx) -> AuditList:
 
 
 @api.route("/admin/categories", "POST", role=ADMIN, tags=TAGS, body=CategoryIn, status=201,
-           response=CategoryEnvelope, errors=(409,), summary="Add a category")
+           response=CategoryEnvelope, errors=(409, 422), summary="Add a category")
 def add_category(ctx: Ctx) -> CategoryEnvelope:
     b = ctx.body
     return CategoryEnvelope(category=categories.create(b.slug, b.name, b.parent, b.position))

@@ -10,7 +10,7 @@ from chalicelib import db
 from chalicelib.catalog import store
 from chalicelib.catalog.schemas import Category
 from chalicelib.catalog.store import CategoryRecord
-from chalicelib.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.errors import Conflict, NotFound, Refused
 
 CACHE_SECONDS = 60
 MAX_DEPTH = 3
@@ -33,12 +33,13 @@ def forget() -> None:
 
 
 def path(slug: str) -> list[str]:
-    """The slug and its ancestors, root last; ValidationFailed for an unknown category."""
+    """The slug and its ancestors, root last; 422 for a category that does not exist (the
+    tree is data admins change, so no request schema can list it)."""
     records = _all()
     if slug not in records:
         records = _all(fresh=True)
     if slug not in records:
-        raise ValidationFailed("No such category.", code="unknown_category",
+        raise Refused("No such category.", code="unknown_category",
                                details={"fields": {"category": "unknown"}})
     out, current = [], slug
     while current and current not in out:
@@ -68,8 +69,8 @@ def tree() -> list[Category]:
 
 def create(slug: str, name: str, parent: str | None, position: int) -> Category:
     if parent is not None and len(path(parent)) >= MAX_DEPTH:
-        raise ValidationFailed(f"Categories nest at most {MAX_DEPTH} deep.",
-                               details={"fields": {"parent": "too deep"}})
+        raise Refused(f"Categories nest at most {MAX_DEPTH} deep.", code="category_too_deep",
+                      details={"fields": {"parent": "too deep"}})
     record = CategoryRecord(sk=slug, name=name.strip(), parent=parent, position=position)
     try:
         record.save(condition=CategoryRecord.sk.does_not_exist())

@@ -13,6 +13,7 @@ from pynamodb.exceptions import TransactWriteError
 from chalicelib import cursor, db
 from chalicelib.catalog import categories, indexing, store
 from chalicelib.catalog.schemas import (
+    UPLOAD_RULES,
     FileOut,
     Money,
     ResourceIn,
@@ -34,10 +35,9 @@ from chalicelib.catalog.states import (
 from chalicelib.catalog.store import ResourceRecord, UploadRecord
 from chalicelib.config import settings
 from chalicelib.errors import Invalid, NotFound, TooLarge, ValidationFailed
-from chalicelib.uploads import objects, presign, sniff
+from chalicelib.uploads import objects, presign
 
 PART_SIZE = 64 * 1024 * 1024
-COVER_MAX_BYTES = 10 * 1024 * 1024
 ATTEMPTS = 4  # reads of fresh state after losing a race, before answering 409
 
 
@@ -219,12 +219,13 @@ def delete_draft(creator_id: str, resource_id: str) -> None:
 # ---------------------------------------------------------------- uploads
 
 def _check_upload(purpose: str, content_type: str, size: int) -> None:
-    allowed = {"file": set(sniff.ACCEPTS), "cover": sniff.IMAGES, "preview": sniff.SAMPLES}
-    if content_type not in allowed[purpose]:
+    """The rules of UPLOAD_RULES, which the document states on the request."""
+    allowed, limit = UPLOAD_RULES[purpose]
+    if content_type not in allowed:
         raise ValidationFailed(f"A {purpose} cannot be of type {content_type}.",
                                code="unsupported_type",
-                               details={"fields": {"content_type": sorted(allowed[purpose])}})
-    limit = COVER_MAX_BYTES if purpose == "cover" else settings().max_upload_bytes
+                               details={"fields": {"content_type": sorted(allowed)}})
+    limit = min(limit, settings().max_upload_bytes)
     if size > limit:
         raise TooLarge(f"The file is larger than {limit} bytes.", code="file_too_large",
                        details={"fields": {"size": f"at most {limit}"}, "max_bytes": limit})

@@ -1,24 +1,32 @@
 """Request and response models of the catalog: resources, uploads, review, categories."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from chalicelib.accounts.schemas import Input, Limit
+from chalicelib.accounts.schemas import VISIBLE, Cursor, Input, Limit
+from chalicelib.uploads import sniff
 
 Kind = Literal["file", "ebook", "audio", "video", "course", "article"]
 Status = Literal["draft", "pending_review", "published", "rejected", "unpublished"]
 Currency = Literal["cny", "usd"]
-Title = Annotated[str, Meta(min_length=1, max_length=120)]
+Title = Annotated[str, Meta(min_length=1, max_length=120, pattern=VISIBLE)]
 Description = Annotated[str, Meta(max_length=20_000)]
-Tag = Annotated[str, Meta(min_length=1, max_length=30)]
+Tag = Annotated[str, Meta(min_length=1, max_length=30, pattern=VISIBLE)]
 Tags = Annotated[list[Tag], Meta(max_length=20)]
 Slug = Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 # 1,000,000.00 in minor units: above that a price is a typo, not a product.
 Amount = Annotated[int, Meta(ge=0, le=100_000_000)]
 Filename = Annotated[str, Meta(min_length=1, max_length=200)]
-ContentType = Annotated[str, Meta(min_length=3, max_length=100)]
+# The types whose bytes the upload check recognises (parameters and letter case are ignored);
+# which of them a purpose takes is UPLOAD_RULES'.
+ContentType = Annotated[str, Meta(min_length=3, max_length=100, extra_json_schema={
+    "enum": sorted(sniff.ACCEPTS),
+    "description": "A type the upload check recognises; covers are images, previews samples"})]
+# MAX_UPLOAD_BYTES' default (chalicelib.config); a deployment may set it lower.
+MAX_FILE_BYTES = 2 * 1024**3
+COVER_MAX_BYTES = 10 * 1024**2
 Reason = Annotated[str, Meta(min_length=1, max_length=1000)]
 UploadPurpose = Literal["file", "cover", "preview"]
 Sort = Literal["newest", "popular", "rating"]
@@ -53,11 +61,34 @@ class ResourcePatch(Input):
     download_cap: DownloadCap | None | UnsetType = UNSET
 
 
+# purpose → (content types it takes, largest size). A type outside them is 400
+# unsupported_type, a size above 413 file_too_large (chalicelib.catalog.resources).
+UPLOAD_RULES: dict[str, tuple[frozenset[str], int]] = {
+    "file": (frozenset(sniff.ACCEPTS), MAX_FILE_BYTES),
+    "cover": (sniff.IMAGES, COVER_MAX_BYTES),
+    "preview": (sniff.SAMPLES, MAX_FILE_BYTES),
+}
+
+
+def _upload_rules_schema() -> dict[str, Any]:
+    """UPLOAD_RULES as JSON Schema conditions on `purpose`, for the purposes narrower than
+    the fields' own schemas (`file`, also when absent, takes every type and size)."""
+    return {"allOf": [
+        {"if": {"properties": {"purpose": {"const": purpose}}, "required": ["purpose"]},
+         "then": {"properties": {"content_type": {"enum": sorted(types)},
+                                 "size": {"maximum": limit}}}}
+        for purpose, (types, limit) in UPLOAD_RULES.items()
+        if (types, limit) != UPLOAD_RULES["file"]]}
+
+
 class UploadIn(Input):
     filename: Filename
     content_type: ContentType
-    size: Annotated[int, Meta(ge=1)]
+    size: Annotated[int, Meta(ge=1, extra_json_schema={"maximum": MAX_FILE_BYTES})]
     purpose: UploadPurpose = "file"
+
+    # Merged into the document's schema of this model (chalicelib.apispec).
+    json_schema_extra: ClassVar[dict[str, Any]] = _upload_rules_schema()
 
 
 class MultipartPart(Input):
@@ -88,12 +119,12 @@ class CategoryPatch(Input):
 class CreatorListQuery(Struct):
     status: Status | None = None
     limit: Limit = 20
-    cursor: str | None = None
+    cursor: Cursor | None = None
 
 
 class PageQuery(Struct):
     limit: Limit = 20
-    cursor: str | None = None
+    cursor: Cursor | None = None
 
 
 class CatalogQuery(Struct):
@@ -101,19 +132,19 @@ class CatalogQuery(Struct):
     tag: str | None = None
     sort: Sort = "newest"
     limit: Limit = 20
-    cursor: str | None = None
+    cursor: Cursor | None = None
 
 
 class SearchQuery(Struct):
     q: Annotated[str, Meta(min_length=1, max_length=100)]
     limit: Limit = 20
-    cursor: str | None = None
+    cursor: Cursor | None = None
 
 
 class AuditQuery(Struct):
     resource_id: str | None = None
     limit: Limit = 20
-    cursor: str | None = None
+    cursor: Cursor | None = None
 
 
 class FileOut(Struct):

@@ -11,7 +11,7 @@ from chalicelib import db
 from chalicelib.catalog.schemas import Money
 from chalicelib.catalog.store import ResourceRecord
 from chalicelib.config import settings
-from chalicelib.errors import Conflict, NotFound, ProviderUnavailable, Refused, ValidationFailed
+from chalicelib.errors import Conflict, NotFound, ProviderUnavailable, Refused
 from chalicelib.observability import logger
 from chalicelib.payments import processing
 from chalicelib.payments.schemas import CheckoutOut, Quote, QuoteLine
@@ -73,9 +73,6 @@ def _load(user_id: str, resource_ids: list[str]) -> tuple[list[ResourceRecord], 
 def price(user_id: str, resource_ids: list[str], plan_id: str | None, coupon_code: str | None,
           points: int) -> tuple[Quote, list[ResourceRecord], str | None]:
     """The price breakdown of a would-be order, refusing what cannot be bought."""
-    if len(set(resource_ids)) != len(resource_ids):
-        raise ValidationFailed("An item is listed twice.", code="duplicate_items",
-                               details={"fields": {"items": "duplicates"}})
     if plan_id:
         raise NotFound("No such membership plan.", code="plan_not_found")
     if coupon_code:

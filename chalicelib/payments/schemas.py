@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct, field
 
-from chalicelib.accounts.schemas import Input, Limit
+from chalicelib.accounts.schemas import Cursor, Input, Limit
 from chalicelib.catalog.schemas import Money, ResourceCard
 from chalicelib.payments.states import Access, OrderStatus
 
@@ -14,6 +14,10 @@ ResourceId = Annotated[str, Meta(min_length=1, max_length=64)]
 # The admin filter's statuses: an order's, or `flagged` (waiting for a person).
 OrderFilter = StrEnum("OrderFilter", {**{s.name: s.value for s in OrderStatus},  # type: ignore[misc]
                                       "FLAGGED": "flagged"})
+# A date or a date and time as ISO 8601 writes them, to the precision wanted: `2026`,
+# `2026-11`, `2026-11-28`, `2026-11-28T09:30:00Z`. Compared with the orders' creation times.
+IsoDate = Annotated[str, Meta(max_length=40, pattern=(
+    r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2}(T[0-9]{2}(:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?Z?)?)?)?$"))]
 
 
 class ItemRef(Input):
@@ -21,10 +25,16 @@ class ItemRef(Input):
 
 
 class CheckoutIn(Input):
-    items: Annotated[list[ItemRef], Meta(min_length=1, max_length=20)]
+    items: Annotated[list[ItemRef], Meta(min_length=1, max_length=20,
+                                         extra_json_schema={"uniqueItems": True})]
     plan_id: Annotated[str, Meta(max_length=64)] | None = None
     coupon_code: Annotated[str, Meta(max_length=40)] | None = None
     points_to_redeem: Annotated[int, Meta(ge=0, le=10_000_000)] = 0
+
+    def __post_init__(self) -> None:
+        # `uniqueItems` above, which msgspec does not check itself (an error here is a 400).
+        if len({item.resource_id for item in self.items}) != len(self.items):
+            raise ValueError("An item is listed twice in field `items`")
 
 
 class QuoteLine(Struct):
@@ -103,10 +113,10 @@ class AdminOrdersQuery(Struct):
     status: OrderFilter | None = None
     user_id: str | None = None
     resource_id: str | None = None
-    date_from: Annotated[str, Meta(max_length=40)] | None = field(default=None, name="from")
-    date_to: Annotated[str, Meta(max_length=40)] | None = field(default=None, name="to")
+    date_from: IsoDate | None = field(default=None, name="from")
+    date_to: IsoDate | None = field(default=None, name="to")
     limit: Limit = 20
-    cursor: str | None = None
+    cursor: Cursor | None = None
 
 
 class Sale(Struct):

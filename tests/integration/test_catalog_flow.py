@@ -46,7 +46,6 @@ def test_a_creator_creates_a_draft_with_clean_tags(api, creator):
     ({"tags": [f"t{i}" for i in range(21)]}, "tags"),
     ({"tags": ["x" * 31]}, "tags[0]"),
     ({"kind": "podcast"}, "kind"),
-    ({"category": "nope"}, "category"),
     ({"owner": "me"}, "owner"),
 ])
 def test_bad_drafts_are_refused_naming_the_field(api, creator, change, field):
@@ -54,6 +53,14 @@ def test_bad_drafts_are_refused_naming_the_field(api, creator, change, field):
     error = assert_envelope(api.post("/creator/resources", {**DRAFT, **change},
                                      token=pair["access_token"]), 400)
     assert field in error["details"]["fields"], error
+
+
+def test_a_draft_in_a_category_that_does_not_exist_is_refused_by_rule(api, creator):
+    # A well-formed slug is valid input; which categories exist is data admins change.
+    _, pair = creator
+    error = assert_envelope(api.post("/creator/resources", {**DRAFT, "category": "nope"},
+                                     token=pair["access_token"]), 422, "unknown_category")
+    assert "category" in error["details"]["fields"]
 
 
 def test_buyers_cannot_create_resources(api, catalog):

@@ -52,7 +52,7 @@ def test_change_password_needs_the_current_one(api):
     reply = api.post("/me/password", {"current_password": "not it at all",
                                       "new_password": "the next passphrase"},
                      token=pair["access_token"])
-    error = assert_envelope(reply, 400, "wrong_password")
+    error = assert_envelope(reply, 403, "wrong_password")
     assert "current_password" in error["details"]["fields"]
 
 

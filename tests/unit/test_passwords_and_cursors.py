@@ -5,7 +5,7 @@ import pytest
 
 from chalicelib import cursor
 from chalicelib.accounts import passwords
-from chalicelib.errors import ValidationFailed
+from chalicelib.errors import Refused, ValidationFailed
 
 
 def test_hashes_are_argon2id_salted_and_verify():
@@ -24,15 +24,30 @@ def test_a_corrupt_stored_hash_fails_closed():
     assert passwords.verify_password("$argon2id$garbage", "anything at all") is False
 
 
-@pytest.mark.parametrize("password", ["short", "1234567890", "Password123", "QWERTYUIOP"])
-def test_short_and_common_passwords_are_refused(password):
+@pytest.mark.parametrize("password", ["short", "x" * 9, "x" * 257])
+def test_passwords_outside_the_schema_length_are_invalid(password):
     with pytest.raises(ValidationFailed) as refused:
         passwords.check_policy(password)
     assert "password" in refused.value.details["fields"]
 
 
+def test_the_length_is_counted_as_sent_as_the_schema_counts_it():
+    # Given 10 code points that NFKC composes into 5 ("e" + combining acute → "é")
+    decomposed = "e\u0301" * 5
+    # Then the policy counts 10, like the Password type's minLength (no 400 for valid data)
+    passwords.check_policy(decomposed)
+
+
+@pytest.mark.parametrize("password", ["1234567890", "Password123", "QWERTYUIOP"])
+def test_common_passwords_are_refused_by_rule(password):
+    with pytest.raises(Refused) as refused:
+        passwords.check_policy(password)
+    assert refused.value.code == "weak_password"
+    assert "password" in refused.value.details["fields"]
+
+
 def test_the_email_or_its_local_part_is_refused_as_password():
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(Refused):
         passwords.check_policy("ann.lee.writer", "ann.lee.writer@example.com")
 
 
