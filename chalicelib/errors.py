@@ -75,6 +75,14 @@ class ProviderUnavailable(DomainError):
     message = "The payment provider is unavailable; nothing was done. Try again."
 
 
+class Unavailable(DomainError):
+    """Our own infrastructure (a queue) failed; the caller should retry. Nothing was done."""
+
+    kind = "unavailable"
+    code = "service_unavailable"
+    message = "The service is unavailable; nothing was done. Try again."
+
+
 class Throttled(DomainError):
     kind = "throttled"
     code = "too_many_requests"

@@ -37,6 +37,7 @@ STATUS_BY_KIND = {
     "refused": 422,
     "throttled": 429,
     "provider_unavailable": 502,
+    "unavailable": 503,
 }
 
 # Chalice's own error bodies ({"Code": ..., "Message": ...}) mapped to stable envelope codes.

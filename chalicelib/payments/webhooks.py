@@ -11,7 +11,7 @@ import msgspec
 
 from chalicelib import aws
 from chalicelib.config import ConfigError, settings
-from chalicelib.errors import Invalid
+from chalicelib.errors import Invalid, Unavailable
 from chalicelib.observability import logger, metrics
 
 TOLERANCE_SECONDS = 300
@@ -22,8 +22,11 @@ class BadSignature(Invalid):
     message = "The Stripe signature is missing or does not match."
 
 
-class QueueUnavailable(Exception):
+class QueueUnavailable(Unavailable):
     """The event could not be queued; Stripe must retry (5xx)."""
+
+    code = "queue_unavailable"
+    message = "The event could not be queued; retry."
 
 
 class _Envelope(msgspec.Struct):
@@ -82,6 +85,6 @@ def ingest(raw: bytes | None, signature: str | None) -> str:
                                    "DataType": "String", "StringValue": envelope.type}})
     except Exception as exc:  # noqa: BLE001 - any failure to queue means Stripe must retry
         logger.exception("webhook not queued", extra={"event_id": envelope.id})
-        raise QueueUnavailable(str(exc)) from exc
+        raise QueueUnavailable() from exc
     logger.info("webhook queued", extra={"event_id": envelope.id, "type": envelope.type})
     return envelope.id
