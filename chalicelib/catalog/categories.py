@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib import db
 from chalicelib.catalog import store
@@ -41,7 +42,8 @@ def path(slug: str) -> list[str]:
     if slug not in records:
         raise Refused("No such category.", code="unknown_category",
                                details={"fields": {"category": "unknown"}})
-    out, current = [], slug
+    out: list[str] = []
+    current: str | None = slug
     while current and current not in out:
         out.append(current)
         current = records[current].parent if current in records else None
@@ -83,14 +85,15 @@ def create(slug: str, name: str, parent: str | None, position: int) -> Category:
 
 
 def update(slug: str, name: str | None, position: int | None) -> Category:
-    actions = []
+    actions: list[Action] = []
     if name is not None:
         actions.append(CategoryRecord.name.set(name.strip()))
     if position is not None:
         actions.append(CategoryRecord.position.set(position))
-    record: CategoryRecord | None = CategoryRecord(sk=slug)
+    record: CategoryRecord | None
     try:
         if actions:
+            record = CategoryRecord(sk=slug)
             record.update(actions=actions, condition=CategoryRecord.sk.exists())
         else:
             record = store.get_category(slug)

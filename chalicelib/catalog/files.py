@@ -39,8 +39,12 @@ def _reject(upload: UploadRecord, reason: str, version_id: str | None) -> None:
 def _accept(upload: UploadRecord, size: int, digest: str, found: str | None,
             version_id: str | None) -> None:
     actions = [UploadRecord.status.set(UploadStatus.VERIFIED.value), UploadRecord.size.set(size),
-               UploadRecord.sha256.set(digest), UploadRecord.sniffed_type.set(found),
-               UploadRecord.version_id.set(version_id), UploadRecord.checked_at.set(db.now_iso())]
+               UploadRecord.sha256.set(digest), UploadRecord.checked_at.set(db.now_iso())]
+    # Absent, not null, when the sniffer found no type or the bucket keeps no versions.
+    if found is not None:
+        actions.append(UploadRecord.sniffed_type.set(found))
+    if version_id is not None:
+        actions.append(UploadRecord.version_id.set(version_id))
     pointer = {"cover": ("cover_upload_id", ResourceRecord.cover_key),
                "preview": ("preview_upload_id", ResourceRecord.preview_key)}.get(upload.purpose)
     for _ in range(4):
@@ -53,7 +57,7 @@ def _accept(upload: UploadRecord, size: int, digest: str, found: str | None,
         try:
             with db.transaction() as tx:
                 tx.update(upload, actions=actions, condition=UploadRecord.status.is_in(*OPEN))
-                if resource is not None:
+                if resource is not None and pointer:
                     tx.update(resource, actions=[pointer[1].set(upload.key)])
             break
         except TransactWriteError as exc:

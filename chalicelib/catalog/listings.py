@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalicelib import cursor
 from chalicelib.catalog import store
-from chalicelib.catalog.schemas import CardList, Counts, CreatorRef, Money, ResourceCard
+from chalicelib.catalog.schemas import CardList, Counts, CreatorRef, ResourceCard, stored_price
 from chalicelib.catalog.states import ResourceStatus
 from chalicelib.catalog.store import ListingCard, ResourceRecord
 from chalicelib.search.text import normalise
@@ -65,15 +65,16 @@ def counts(item: ListingCard | ResourceRecord) -> Counts:
 
 def card_out(item: ListingCard | ResourceRecord, cover_url) -> ResourceCard:
     """The public card of a listing item or of the resource itself (same attributes)."""
-    is_card = isinstance(item, ListingCard)
+    if isinstance(item, ListingCard):
+        resource_id, published_at = item.sk, item.published_at
+    else:  # a resource may predate publishing; a card is written only for a published one
+        resource_id, published_at = item.resource_id, item.published_at or item.updated_at
     return ResourceCard(
-        id=item.sk if is_card else item.resource_id, title=item.title, kind=item.kind,
-        price=Money(amount=int(item.price_amount), currency=item.price_currency),
+        id=resource_id, title=item.title, kind=item.kind,
+        price=stored_price(item.price_amount, item.price_currency),
         category=item.category, tags=list(item.tags or []), members_only=item.members_only,
         creator=CreatorRef(id=item.creator_id, display_name=item.creator_name),
-        counts=counts(item), cover_url=cover_url(item.cover_key),
-        # A card is written only for a published resource; a resource may predate publishing.
-        published_at=item.published_at if is_card else item.published_at or item.updated_at)
+        counts=counts(item), cover_url=cover_url(item.cover_key), published_at=published_at)
 
 
 def page(listing: str, sort: str, limit: int, cursor_text: str | None,

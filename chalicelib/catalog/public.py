@@ -8,10 +8,10 @@ from chalicelib.catalog.schemas import (
     CardList,
     CreatorProfile,
     CreatorRef,
-    Money,
     PublicFile,
     PublicResource,
     ResourceCard,
+    stored_price,
 )
 from chalicelib.catalog.states import ResourceStatus
 from chalicelib.catalog.store import ResourceRecord
@@ -38,7 +38,7 @@ def detail(resource_id: str) -> PublicResource:
     live = r.live_file
     return PublicResource(
         id=r.resource_id, title=r.title, description=r.description, kind=r.kind,
-        price=Money(amount=int(r.price_amount), currency=r.price_currency),
+        price=stored_price(r.price_amount, r.price_currency),
         category=r.category, tags=list(r.tags or []), members_only=r.members_only,
         creator=CreatorRef(id=r.creator_id, display_name=r.creator_name), counts=listings.counts(r),
         file=PublicFile(filename=live.filename, content_type=live.content_type,

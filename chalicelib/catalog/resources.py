@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import unicodedata
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from msgspec import UNSET
 from pynamodb.exceptions import TransactWriteError
@@ -15,12 +16,13 @@ from chalicelib.catalog import categories, indexing, store
 from chalicelib.catalog.schemas import (
     UPLOAD_RULES,
     FileOut,
-    Money,
     ResourceIn,
     ResourceList,
     ResourceOut,
     ResourcePatch,
     UploadForm,
+    UploadState,
+    stored_price,
 )
 from chalicelib.catalog.states import (
     LIVE,
@@ -66,8 +68,8 @@ def owned(creator_id: str, resource_id: str) -> ResourceRecord:
 def _file_out(upload: UploadRecord | None, version: int | None = None) -> FileOut | None:
     if upload is None:
         return None
-    return FileOut(upload_id=upload.upload_id, status=upload.status, filename=upload.filename,
-                   content_type=upload.content_type,
+    return FileOut(upload_id=upload.upload_id, status=cast(UploadState, upload.status),
+                   filename=upload.filename, content_type=upload.content_type,
                    size=int(upload.size) if upload.size is not None else None,
                    sha256=upload.sha256, reason=upload.reason, version=version)
 
@@ -78,7 +80,7 @@ def resource_out(r: ResourceRecord, uploads: dict[str, UploadRecord]) -> Resourc
         else None
     return ResourceOut(
         id=r.resource_id, creator_id=r.creator_id, title=r.title, description=r.description,
-        kind=r.kind, price=Money(amount=int(r.price_amount), currency=r.price_currency),
+        kind=r.kind, price=stored_price(r.price_amount, r.price_currency),
         category=r.category, tags=list(r.tags or []), members_only=r.members_only,
         download_cap=int(r.download_cap) if r.download_cap else None,
         status=r.status, file=_file_out(uploads.get(r.file_upload_id or ""), file_version),
@@ -162,8 +164,9 @@ def update(creator_id: str, resource_id: str, patch: ResourcePatch) -> ResourceO
     cannot change. Existing orders keep the price they were sold at."""
     def change(r: ResourceRecord) -> list[Any]:
         actions: list[Any] = []
-        fields = {"title": _clean_title, "description": str, "kind": str,
-                  "members_only": bool, "tags": clean_tags}
+        fields: dict[str, Callable[[Any], Any]] = {
+            "title": _clean_title, "description": str, "kind": str, "members_only": bool,
+            "tags": clean_tags}
         for name, convert in fields.items():
             value = getattr(patch, name)
             if value is not UNSET:
@@ -264,7 +267,7 @@ def create_upload(creator_id: str, resource_id: str, filename: str, content_type
             raise Concurrent() from None
         raise
     seconds = cfg.upload_url_seconds
-    if multipart:
+    if multipart_id is not None:
         part_size = max(PART_SIZE, math.ceil(size / 10_000))
         parts = math.ceil(size / part_size)
         return UploadForm(upload_id=upload_id, method="multipart",

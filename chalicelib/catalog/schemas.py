@@ -1,7 +1,7 @@
 """Request and response models of the catalog: resources, uploads, review, categories."""
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, cast
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
@@ -11,6 +11,7 @@ from chalicelib.uploads import sniff
 Kind = Literal["file", "ebook", "audio", "video", "course", "article"]
 Status = Literal["draft", "pending_review", "published", "rejected", "unpublished"]
 Currency = Literal["cny", "usd"]
+UploadState = Literal["awaiting_upload", "verifying", "verified", "rejected"]
 Title = Annotated[str, Meta(min_length=1, max_length=120, pattern=VISIBLE)]
 Description = Annotated[str, Meta(max_length=20_000)]
 Tag = Annotated[str, Meta(min_length=1, max_length=30, pattern=VISIBLE)]
@@ -37,6 +38,12 @@ DownloadCap = Annotated[int, Meta(ge=1, le=10_000)]
 class Money(Struct, forbid_unknown_fields=True):
     amount: Amount
     currency: Currency
+
+
+def stored_price(amount: Any, currency: str) -> Money:
+    """A price read back from storage as the API's Money: it was validated as Money when it
+    was written, so its currency is one of `Currency`'s."""
+    return Money(amount=int(amount), currency=cast(Currency, currency))
 
 
 class ResourceIn(Input):
@@ -149,7 +156,7 @@ class AuditQuery(Struct):
 
 class FileOut(Struct):
     upload_id: str
-    status: Literal["awaiting_upload", "verifying", "verified", "rejected"]
+    status: UploadState
     filename: str
     content_type: str
     size: int | None

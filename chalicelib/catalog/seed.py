@@ -1,8 +1,13 @@
 """The starting category tree (local stack, tests, and a new stage's first run)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 from chalicelib.catalog import categories
 from chalicelib.errors import Conflict
+
+if TYPE_CHECKING:
+    from chalicelib.catalog.schemas import Currency, Kind
 
 # (slug, name, parent)
 DEFAULT_CATEGORIES = [
@@ -37,7 +42,17 @@ def _mp3() -> bytes:
     return b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" + b"\x00" * 413
 
 
-DEMO_RESOURCES = [
+class _Demo(TypedDict):
+    title: str
+    kind: Kind
+    category: str
+    price: tuple[int, Currency]
+    tags: list[str]
+    description: str
+    file: tuple[str, str]  # filename, "pdf" or "mp3"
+
+
+DEMO_RESOURCES: list[_Demo] = [
     {"title": "Python数据分析实战", "kind": "ebook", "category": "data",
      "price": (4900, "cny"), "tags": ["Python", "数据分析", "pandas"],
      "description": "用 pandas、NumPy 与 Matplotlib 完成真实的数据分析项目。\n\n"
@@ -76,6 +91,8 @@ def seed_demo_catalog(creator_id: str, creator_name: str, admin_id: str) -> list
             else (_mp3(), "audio/mpeg")
         form = resources.create_upload(creator_id, resource.id, filename, content_type,
                                        len(data), "file")
+        if form.fields is None:  # a demo file is small: a form POST, never multipart
+            raise RuntimeError(f"{filename} was given a multipart upload")
         key = form.fields["key"]
         objects.put(settings().uploads_bucket, key, data, content_type)
         files.check_object(key)

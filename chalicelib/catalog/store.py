@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
+from typing import Any, cast
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -23,6 +23,12 @@ from pynamodb.models import Model
 from chalicelib import db
 from chalicelib.catalog.states import ResourceStatus, Transition, UploadStatus
 from chalicelib.db import global_index, table_meta
+
+
+def _strings() -> ListAttribute[str]:
+    """A list of strings. PynamoDB types `ListAttribute(of=UnicodeAttribute)` as a list of
+    attributes; what it reads and writes is a list of str."""
+    return cast("ListAttribute[str]", ListAttribute(of=UnicodeAttribute, default=list))
 
 
 class LiveFile(MapAttribute):
@@ -53,8 +59,8 @@ class ResourceRecord(Model):
     price_amount = NumberAttribute()
     price_currency = UnicodeAttribute()
     category = UnicodeAttribute()
-    category_path = ListAttribute(of=UnicodeAttribute, default=list)
-    tags = ListAttribute(of=UnicodeAttribute, default=list)
+    category_path = _strings()
+    tags = _strings()
     members_only = BooleanAttribute(default=False)
     download_cap = NumberAttribute(null=True)
     status = UnicodeAttribute(default=ResourceStatus.DRAFT.value)
@@ -70,8 +76,8 @@ class ResourceRecord(Model):
     sales = NumberAttribute(default=0)
     rating_sum = NumberAttribute(default=0)
     rating_count = NumberAttribute(default=0)
-    listed_in = ListAttribute(of=UnicodeAttribute, default=list)
-    indexed_terms = ListAttribute(of=UnicodeAttribute, default=list)
+    listed_in = _strings()
+    indexed_terms = _strings()
     indexed_tier = NumberAttribute(null=True)  # search.index.tier of its postings
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
@@ -143,7 +149,7 @@ class AuditRecord(Model):
     target_type = UnicodeAttribute()
     target_id = UnicodeAttribute()
     reason = UnicodeAttribute(null=True)
-    details = MapAttribute(default=dict)
+    details: MapAttribute[str, Any] = MapAttribute(default=dict)
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     by_target = global_index("gsi1")
@@ -193,8 +199,8 @@ class ListingCard(Model):
     price_amount = NumberAttribute()
     price_currency = UnicodeAttribute()
     category = UnicodeAttribute()
-    category_path = ListAttribute(of=UnicodeAttribute, default=list)
-    tags = ListAttribute(of=UnicodeAttribute, default=list)
+    category_path = _strings()
+    tags = _strings()
     members_only = BooleanAttribute(default=False)
     creator_id = UnicodeAttribute()
     creator_name = UnicodeAttribute()
