@@ -77,6 +77,6 @@ def reconcile_payments(event):
     """Repairs orders whose payment events never arrived, from Stripe's own record, and
     sends the domain events a crash or a queue outage left in the outbox."""
     from chalicelib import outbox
-    from chalicelib.payments.processing import reconcile
+    from chalicelib.payments.reconciliation import reconcile
 
     return {**reconcile(), "relayed": outbox.relay()}

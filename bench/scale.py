@@ -5,8 +5,8 @@ BatchWriteItem (25 items a call) from worker processes: going through the app's 
 would take hours at these sizes. The items have the exact shapes the code reads, built with
 the code's own functions: a resource's META item, its listing cards (`listing_keys`, `_card`),
 its postings (`search.index.postings`); an order's META item (`checkout.new_order`, marked
-paid as processing marks it) with its line (`processing.order_lines`); the bench buyer's
-entitlements (`processing._entitlements`). Ledger entries and payment links are not loaded,
+paid as processing marks it) with its line (`OrderLine.of`); the bench buyer's
+entitlements (`processing.entitlements`). Ledger entries and payment links are not loaded,
 and descriptions are left empty (their words would only add posting lists): no measured
 request reads them.
 
@@ -120,12 +120,13 @@ def _resource_items(i: int, categories: list[tuple[str, list[str]]]) -> list[tup
 
 
 def _order_items(i: int, resources: int, buyer_id: str) -> list[tuple[str, dict]]:
+    from chalicelib.catalog.public import Offer
     from chalicelib.catalog.schemas import Money
-    from chalicelib.catalog.store import ResourceRecord
     from chalicelib.config import settings
     from chalicelib.payments import processing
     from chalicelib.payments.checkout import new_order
     from chalicelib.payments.schemas import Quote, QuoteLine
+    from chalicelib.payments.store import OrderLine
 
     cfg = settings()
     mine = i % BUYER_SHARE == 0
@@ -137,8 +138,10 @@ def _order_items(i: int, resources: int, buyer_id: str) -> list[tuple[str, dict]
     price = Money(amount=facts["price"], currency="cny")
     quote = Quote(items=[QuoteLine(resource_id=rid, title=facts["title"], unit_price=price)],
                   subtotal=price, discount=Money(amount=0, currency="cny"), total=price)
-    resource = ResourceRecord(resource_id=rid, title=facts["title"],
-                              creator_id=facts["creator_id"], price_amount=facts["price"])
+    resource = Offer(id=rid, title=facts["title"], status="published",
+                     price_amount=facts["price"], currency="cny",
+                     creator_id=facts["creator_id"], creator_name=facts["creator_name"],
+                     members_only=False)
     order_id = f"scaleorder{i:012d}"
     at = _iso(EPOCH + ORDER_SPACING * i)
     paid = _iso(EPOCH + ORDER_SPACING * i + timedelta(seconds=20))
@@ -150,10 +153,10 @@ def _order_items(i: int, resources: int, buyer_id: str) -> list[tuple[str, dict]
     o.checkout_url = f"http://127.0.0.1/checkout/cs_scale_{i}"
     o.version = 2
     items = [(cfg.orders_table, o.serialize())]
-    items += [(cfg.orders_table, line.serialize()) for line in processing.order_lines(o)]
+    items += [(cfg.orders_table, line.serialize()) for line in OrderLine.of(o)]
     if mine:
         items += [(cfg.orders_table, ent.serialize())
-                  for ent in processing._entitlements(o, "active", paid, "purchase")]
+                  for ent in processing.entitlements(o, "active", paid, "purchase")]
     return items
 
 

@@ -1,10 +1,11 @@
 """PynamoDB plumbing shared by the repositories: table metadata from configuration, the
-connection for transactions, and reading why a transaction was cancelled."""
+connection for transactions, reading why a transaction was cancelled, and `batch_read`: one
+BatchGetItem over the tables of several contexts, each handing its keys over as a `Read`."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from chalicelib.config import settings
 
@@ -171,18 +172,45 @@ def page(results: Iterable[Any]) -> tuple[list[Any], dict | None]:
     return items, getattr(results, "last_evaluated_key", None)
 
 
-def batch_get_raw(request: dict[str, dict]) -> dict[str, list[dict]]:
-    """One BatchGetItem over several tables, raw items by table (keys DynamoDB left
-    unprocessed are asked again)."""
+class Read(NamedTuple):
+    """One table's part of a `batch_read`: raw DynamoDB keys of that table, and what to
+    project of each item. How a context hands another its keys without its models: the
+    owning context builds the Read (and parses the raw items it gets back)."""
+
+    table: str
+    keys: list[dict]
+    projection: str | None = None  # ProjectionExpression
+    names: dict | None = None  # ExpressionAttributeNames
+
+
+def batch_read(*reads: Read) -> list[list[dict]]:
+    """One BatchGetItem over several tables: the raw items each read found, in the order of
+    the reads (keys DynamoDB left unprocessed are asked again). One read per table; a read
+    without keys finds nothing and is not sent."""
     from chalicelib import aws
 
-    found: dict[str, list[dict]] = {table: [] for table in request}
+    tables = [read.table for read in reads]
+    if len(set(tables)) != len(tables):
+        raise ValueError(f"one read per table in a BatchGetItem: {tables}")
+    request: dict[str, dict] = {}
+    for read in reads:
+        if not read.keys:
+            continue
+        part: dict[str, Any] = {"Keys": read.keys}
+        if read.projection:
+            part["ProjectionExpression"] = read.projection
+        if read.names:
+            part["ExpressionAttributeNames"] = read.names
+        request[read.table] = part
+    found: dict[str, list[dict]] = {table: [] for table in tables}
     pending = request
     for _ in range(5):
+        if not pending:
+            break
         reply = aws.dynamodb().batch_get_item(RequestItems=pending)
         for table, items in reply.get("Responses", {}).items():
             found[table].extend(items)
         pending = reply.get("UnprocessedKeys") or {}
-        if not pending:
-            return found
-    raise RuntimeError("DynamoDB left keys unprocessed")
+    if pending:
+        raise RuntimeError("DynamoDB left keys unprocessed")
+    return [found[table] for table in tables]

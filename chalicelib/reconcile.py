@@ -1,6 +1,6 @@
 """`make reconcile`: every derived view checked against its source of truth, and rebuilt.
 
-1. Payments: orders still pending are asked of Stripe (processing.reconcile).
+1. Payments: orders still pending are asked of Stripe (payments.reconciliation.reconcile).
 2. The outbox: every domain event not yet delivered is sent.
 3. Entitlements against the orders' statuses, sales counts against the paid orders.
 4. Search postings and listing cards rebuilt from the published resources.
@@ -18,9 +18,9 @@ def run(now: float | None = None, repair: bool = True) -> dict[str, Any]:
     from chalicelib import outbox
     from chalicelib.catalog import sales
     from chalicelib.migrations import m0001_rebuild_search_index as search_views
-    from chalicelib.payments import processing, views
+    from chalicelib.payments import reconciliation, views
 
-    report: dict[str, Any] = {"payments": processing.reconcile(now or time.time()),
+    report: dict[str, Any] = {"payments": reconciliation.reconcile(now or time.time()),
                               "relayed": outbox.relay(everything=True)}
     published = _published(search_views)
     report["differences"] = views.check_entitlements(repair) + \

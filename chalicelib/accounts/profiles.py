@@ -1,7 +1,8 @@
 """Profiles: what an account is called and shows (email, display name, roles), the user's
 own changes to it and the request for the creator role. Also the rules every accounts
 service shares: how an email and a display name are normalised, and how a profile is read
-and changed under optimistic concurrency."""
+and changed under optimistic concurrency. For other contexts, the account's email as a part
+of their own BatchGetItem (`email_read`, then `email_in`)."""
 from __future__ import annotations
 
 import re
@@ -98,3 +99,13 @@ def request_creator(user_id: str) -> tuple[UserRecord, bool]:
     change(user_id, actions)
     user = get_user(user_id)
     return user, "creator" in user.roles
+
+
+def email_read(user_id: str) -> db.Read:
+    """The part of a `db.batch_read` that reads the account's email (and nothing else)."""
+    return db.Read(settings().users_table, [store.profile_key(user_id)], projection="email")
+
+
+def email_in(items: list[dict]) -> str | None:
+    """The email the `email_read` part found, or None (no such account, or no email)."""
+    return next((item["email"]["S"] for item in items if "email" in item), None)

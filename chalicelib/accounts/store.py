@@ -166,6 +166,11 @@ def user(user_id: str) -> UserRecord | None:
     return get(UserRecord, UserRecord.key(user_id), "PROFILE")
 
 
+def profile_key(user_id: str) -> dict[str, dict[str, str]]:
+    """The raw DynamoDB key of a user's profile, for raw client calls and `db.batch_read`."""
+    return {"pk": {"S": UserRecord.key(user_id)}, "sk": {"S": "PROFILE"}}
+
+
 def claimed_user_id(email: str) -> str | None:
     """The id of the account that holds the normalised `email`, or None."""
     claim = get(EmailClaim, EmailClaim.key(email), "EMAIL")
@@ -187,7 +192,7 @@ def session_state(user_id: str) -> tuple[str, frozenset[str], int] | None:
 
     item = aws.dynamodb().get_item(
         TableName=settings().users_table,
-        Key={"pk": {"S": UserRecord.key(user_id)}, "sk": {"S": "PROFILE"}},
+        Key=profile_key(user_id),
         ConsistentRead=True, ProjectionExpression="#status, #roles, session_epoch",
         ExpressionAttributeNames={"#status": "status", "#roles": "roles"}).get("Item")
     if item is None:

@@ -1,8 +1,12 @@
 """What anyone sees: published resources' details, listings, creators' pages and search.
-Storage keys never leave; covers and previews are short-lived presigned URLs."""
+Storage keys never leave; covers and previews are short-lived presigned URLs. Also what the
+payments context reads of resources, as plain values: offers to price, the file to deliver
+and cards for a buyer's library (their keys as a `db.Read` of its own BatchGetItem)."""
 from __future__ import annotations
 
-from chalicelib import cursor
+from typing import NamedTuple
+
+from chalicelib import cursor, db
 from chalicelib.catalog import listings, store
 from chalicelib.catalog.schemas import (
     CardList,
@@ -91,3 +95,67 @@ def search(query: str, limit: int, cursor_text: str | None) -> CardList:
     more = offset + limit < len(ranked)
     return CardList(items=items, next_cursor=cursor.encode(
         {"offset": offset + limit} if more else None, scope))
+
+
+# ---------------------------------------------------------------- for payments
+
+class Offer(NamedTuple):
+    """A resource as checkout prices and records it."""
+
+    id: str
+    title: str
+    status: str
+    price_amount: int  # minor units
+    currency: str
+    creator_id: str
+    creator_name: str
+    members_only: bool
+
+
+class FileRef(NamedTuple):
+    """The approved file version buyers download: its object in the uploads bucket."""
+
+    key: str
+    filename: str
+    version: int
+    version_id: str | None
+
+
+class Delivery(NamedTuple):
+    """What a download needs of a resource: its live file (None before one is approved) and
+    the downloads each buyer is allowed (None or 0: no cap)."""
+
+    file: FileRef | None
+    download_cap: int | None
+
+
+def resources_read(resource_ids: list[str]) -> db.Read:
+    """The part of a `db.batch_read` that reads these resources (any status)."""
+    return db.Read(settings().catalog_table, store.resource_keys(resource_ids))
+
+
+def offers_in(items: list[dict]) -> dict[str, Offer]:
+    """The offers, by resource id, of the resources a `resources_read` part found."""
+    return {r.resource_id: Offer(
+        id=r.resource_id, title=r.title, status=r.status, price_amount=int(r.price_amount),
+        currency=r.price_currency, creator_id=r.creator_id, creator_name=r.creator_name,
+        members_only=bool(r.members_only)) for r in store.resources_from_raw(items)}
+
+
+def delivery_in(items: list[dict]) -> Delivery | None:
+    """The delivery of the one resource a `resources_read` part found, or None when it found
+    none."""
+    if not items:
+        return None
+    [r] = store.resources_from_raw(items[:1])
+    live = r.live_file
+    file = FileRef(key=live.key, filename=live.filename, version=int(live.version),
+                   version_id=live.version_id) if live is not None else None
+    cap = r.download_cap
+    return Delivery(file=file, download_cap=int(cap) if cap is not None else None)
+
+
+def cards(resource_ids: list[str]) -> dict[str, ResourceCard]:
+    """The cards of these resources (any status: what a buyer owns stays in their library),
+    by id; the missing ones absent. One BatchGetItem."""
+    return {rid: card(r) for rid, r in store.get_resources(resource_ids).items()}

@@ -238,6 +238,16 @@ def get_resources(resource_ids: list[str]) -> dict[str, ResourceRecord]:
     return {r.resource_id: r for r in found}
 
 
+def resource_keys(resource_ids: list[str]) -> list[dict]:
+    """The raw keys of resources' META items, for another context's `db.batch_read`."""
+    return [{"pk": {"S": ResourceRecord.key(i)}, "sk": {"S": META}} for i in resource_ids]
+
+
+def resources_from_raw(items: list[dict]) -> list[ResourceRecord]:
+    """The resources of raw META items (what `resource_keys` found)."""
+    return [ResourceRecord.from_raw_data(item) for item in items]
+
+
 def resource_collection(resource_id: str) -> tuple[ResourceRecord | None,
                                                     dict[str, UploadRecord]]:
     """The resource and its uploads: one Query on its item collection."""

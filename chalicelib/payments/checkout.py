@@ -1,6 +1,7 @@
 """Pricing and checkout. A quote stores nothing; a checkout stores a pending order with its
 price snapshot and opens a Stripe Checkout Session for it, or grants free resources at once.
-Reads: one BatchGetItem for the resources and the buyer's entitlements together."""
+Reads: one BatchGetItem for the buyer's email, the resources (the catalog's offers) and the
+buyer's entitlements together, each context handing over its part as a `db.Read`."""
 from __future__ import annotations
 
 import time
@@ -8,15 +9,17 @@ import uuid
 from typing import Any
 
 from chalicelib import db
+from chalicelib.accounts import profiles
+from chalicelib.catalog import public
+from chalicelib.catalog.public import Offer
 from chalicelib.catalog.schemas import Money
-from chalicelib.catalog.store import ResourceRecord
 from chalicelib.config import settings
 from chalicelib.errors import Conflict, NotFound, ProviderUnavailable, Refused
 from chalicelib.observability import logger
 from chalicelib.payments import processing
 from chalicelib.payments.schemas import CheckoutOut, Quote, QuoteLine
-from chalicelib.payments.states import Access
-from chalicelib.payments.store import Entitlement, Line, OpenCheckout, OrderRecord
+from chalicelib.payments.states import OrderStatus
+from chalicelib.payments.store import Entitlement, Line, OpenCheckout, OrderLine, OrderRecord
 
 # Stripe's shortest allowed session lifetime is 30 minutes from when it receives the request;
 # the margin keeps a slow request from falling under it.
@@ -39,39 +42,23 @@ class PaymentProviderError(ProviderUnavailable):
     message = "The payment provider is unavailable; nothing was charged. Try again."
 
 
-def _load(user_id: str, resource_ids: list[str]) -> tuple[list[ResourceRecord], set[str],
-                                                         str | None]:
-    """The resources, which of them the user owns, and the user's email (for the Stripe
-    session and the receipt): one BatchGetItem over three tables."""
-    cfg = settings()
-    request = {
-        cfg.users_table: {"Keys": [{"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "PROFILE"}}],
-                          "ProjectionExpression": "email"},
-        cfg.catalog_table: {"Keys": [{"pk": {"S": ResourceRecord.key(r)}, "sk": {"S": "META"}}
-                                     for r in resource_ids]},
-        cfg.orders_table: {"Keys": [{"pk": {"S": Entitlement.key(user_id)},
-                                     "sk": {"S": Entitlement.sort_key(r)}}
-                                    for r in resource_ids],
-                           "ProjectionExpression": "sk, #s",
-                           "ExpressionAttributeNames": {"#s": "status"}},
-    }
-    found = db.batch_get_raw(request)
-    by_id = {}
-    for item in found[cfg.catalog_table]:
-        record = ResourceRecord.from_raw_data(item)
-        by_id[record.resource_id] = record
-    owned = {item["sk"]["S"][4:] for item in found[cfg.orders_table]
-             if item.get("status", {}).get("S") == Access.ACTIVE}
+def _load(user_id: str, resource_ids: list[str]) -> tuple[list[Offer], set[str], str | None]:
+    """The resources' offers, which of them the user owns, and the user's email (for the
+    Stripe session and the receipt): one BatchGetItem over three tables."""
+    users, resources, owned = db.batch_read(
+        profiles.email_read(user_id), public.resources_read(resource_ids),
+        Entitlement.read(user_id, resource_ids, status_only=True))
+    by_id = public.offers_in(resources)
     missing = [r for r in resource_ids if r not in by_id or by_id[r].status != "published"]
     if missing:
         raise NotFound("Some resources are not on sale.", code="resource_not_found",
                        details={"resource_ids": missing})
-    email = next((u["email"]["S"] for u in found[cfg.users_table] if "email" in u), None)
-    return [by_id[r] for r in resource_ids], owned, email
+    return [by_id[r] for r in resource_ids], Entitlement.active_in(owned), \
+        profiles.email_in(users)
 
 
 def price(user_id: str, resource_ids: list[str], plan_id: str | None, coupon_code: str | None,
-          points: int) -> tuple[Quote, list[ResourceRecord], str | None]:
+          points: int) -> tuple[Quote, list[Offer], str | None]:
     """The price breakdown of a would-be order, refusing what cannot be bought."""
     if plan_id:
         raise NotFound("No such membership plan.", code="plan_not_found")
@@ -81,15 +68,15 @@ def price(user_id: str, resource_ids: list[str], plan_id: str | None, coupon_cod
         raise Refused("Not enough points.", code="insufficient_points",
                       details={"balance": 0})
     resources, owned, email = _load(user_id, resource_ids)
-    already = [r.resource_id for r in resources if r.resource_id in owned]
+    already = [r.id for r in resources if r.id in owned]
     if already:
         raise AlreadyOwned(details={"resource_ids": already})
-    currencies = {r.price_currency for r in resources}
+    currencies = {r.currency for r in resources}
     if len(currencies) > 1:
         raise MixedCurrencies(details={"currencies": sorted(currencies)})
     currency = currencies.pop()
-    lines = [QuoteLine(resource_id=r.resource_id, title=r.title,
-                       unit_price=Money(amount=int(r.price_amount), currency=currency))
+    lines = [QuoteLine(resource_id=r.id, title=r.title,
+                       unit_price=Money(amount=r.price_amount, currency=currency))
              for r in resources]
     subtotal = sum(line.unit_price.amount for line in lines)
     quote = Quote(items=lines, subtotal=Money(amount=subtotal, currency=currency),
@@ -125,16 +112,18 @@ def _session_params(order: OrderRecord, quote: Quote) -> dict[str, Any]:
 
 
 def new_order(order_id: str, user_id: str, email: str | None, quote: Quote,
-              resources: list[ResourceRecord]) -> OrderRecord:
+              resources: list[Offer]) -> OrderRecord:
     now = db.now_iso()
     return OrderRecord(
         pk=OrderRecord.key(order_id), order_id=order_id, user_id=user_id, email=email,
         currency=quote.total.currency, subtotal=quote.subtotal.amount,
         discount=quote.discount.amount, total=quote.total.amount,
-        lines=[Line(resource_id=r.resource_id, title=r.title, creator_id=r.creator_id,
-                    unit_amount=int(r.price_amount)) for r in resources],
-        created_at=now, updated_at=now, gsi1pk=f"USER#{user_id}", gsi1sk=f"{now}#{order_id}",
-        gsi2sk=f"{now}#{order_id}", gsi3pk="STATUS#pending", gsi3sk=f"{now}#{order_id}")
+        lines=[Line(resource_id=r.id, title=r.title, creator_id=r.creator_id,
+                    unit_amount=r.price_amount) for r in resources],
+        created_at=now, updated_at=now, gsi1pk=OrderRecord.user_key(user_id),
+        gsi1sk=OrderRecord.time_key(now, order_id), gsi2sk=OrderRecord.time_key(now, order_id),
+        gsi3pk=OrderRecord.status_key(OrderStatus.PENDING),
+        gsi3sk=OrderRecord.time_key(now, order_id))
 
 
 class CheckoutInProgress(Conflict):
@@ -213,7 +202,7 @@ def checkout(user_id: str, email: str | None, resource_ids: list[str], plan_id: 
     # The only write: if it fails, the session is orphaned and simply expires unpaid.
     with db.transaction() as tx:
         tx.save(order, condition=OrderRecord.pk.does_not_exist())
-        for line in processing.order_lines(order):
+        for line in OrderLine.of(order):
             tx.save(line)
     order.version = 1
     return CheckoutOut(order=orders.order_out(order), checkout_url=session.url,

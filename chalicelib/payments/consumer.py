@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib import aws
-from chalicelib.config import settings
-
 RECORD_SECONDS = 8 * 24 * 3600
 _process: Any = None
 _config: Any = None
@@ -18,15 +15,14 @@ def _idempotent_processor() -> Any:
     global _process, _config
     if _process is None:
         from aws_lambda_powertools.utilities.idempotency import (
-            DynamoDBPersistenceLayer,
             IdempotencyConfig,
             idempotent_function,
         )
 
         from chalicelib.payments.processing import process_event
+        from chalicelib.payments.store import idempotency_store
 
-        persistence = DynamoDBPersistenceLayer(table_name=settings().idempotency_table,
-                                               boto3_client=aws.dynamodb())
+        persistence = idempotency_store()
         config = _config = IdempotencyConfig(event_key_jmespath="id",
                                              expires_after_seconds=RECORD_SECONDS,
                                              raise_on_no_idempotency_key=True)

@@ -1,16 +1,15 @@
 """What a buyer owns, and delivery: a short-lived presigned GET of the current file version.
 The access check and the file lookup are one BatchGetItem; counting the download against the
-optional cap and logging it for anti-piracy review is one transaction."""
+optional cap and logging it for anti-piracy review is one transaction. What the catalog holds
+(cards, the live file, the cap) comes from its service as plain values."""
 from __future__ import annotations
 
 import time
-import uuid
 
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib import cursor, db
 from chalicelib.catalog import public
-from chalicelib.catalog.store import ResourceRecord
 from chalicelib.config import settings
 from chalicelib.errors import Forbidden, NotFound, Throttled
 from chalicelib.payments.schemas import DownloadOut, LibraryItem, LibraryList
@@ -29,48 +28,41 @@ def library(user_id: str, limit: int, cursor_text: str | None) -> LibraryList:
                                 last_evaluated_key=cursor.decode(cursor_text, scope),
                                 filter_condition=Entitlement.status != Access.REVOKED)
     entitlements, position = db.page(results)
-    resources = {r.resource_id: r for r in ResourceRecord.batch_get(
-        [(ResourceRecord.key(e.resource_id), "META") for e in entitlements])} \
-        if entitlements else {}
-    items = [LibraryItem(resource=public.card(resources[e.resource_id]), source=e.source,
+    cards = public.cards([e.resource_id for e in entitlements])
+    items = [LibraryItem(resource=cards[e.resource_id], source=e.source,
                          status=e.status, order_id=e.order_id, granted_at=e.granted_at,
                          downloads=int(e.downloads))
-             for e in entitlements if e.resource_id in resources]
+             for e in entitlements if e.resource_id in cards]
     return LibraryList(items=items, next_cursor=cursor.encode(position, scope))
 
 
 def download(user_id: str, resource_id: str, source_ip: str | None) -> DownloadOut:
     """A presigned GET of the resource's current file for an entitled user."""
     cfg = settings()
-    found = db.batch_get_raw({
-        cfg.orders_table: {"Keys": [{"pk": {"S": Entitlement.key(user_id)},
-                                     "sk": {"S": Entitlement.sort_key(resource_id)}}]},
-        cfg.catalog_table: {"Keys": [{"pk": {"S": ResourceRecord.key(resource_id)},
-                                      "sk": {"S": "META"}}]},
-    })
-    if not found[cfg.orders_table] or not found[cfg.catalog_table]:
+    held, resources = db.batch_read(Entitlement.read(user_id, [resource_id]),
+                                    public.resources_read([resource_id]))
+    ent, delivery = Entitlement.first_in(held), public.delivery_in(resources)
+    if ent is None or delivery is None:
         raise NotFound("You have no access to this resource.", code="not_entitled")
-    ent = Entitlement.from_raw_data(found[cfg.orders_table][0])
-    resource = ResourceRecord.from_raw_data(found[cfg.catalog_table][0])
     if ent.status == Access.REVOKED:
         raise NotFound("You have no access to this resource.", code="not_entitled")
     if ent.status == Access.SUSPENDED:
         raise Forbidden("Access is suspended while a payment dispute is open.",
                         code="access_suspended")
-    live = resource.live_file
+    live = delivery.file
     if live is None:
         raise NotFound("The resource has no file to download.", code="no_file")
-    cap = resource.download_cap
+    cap = delivery.download_cap
     condition = Entitlement.status == Access.ACTIVE
     if cap:
-        condition &= Entitlement.downloads < int(cap)
+        condition &= Entitlement.downloads < cap
     now = int(time.time())
     try:
         with db.transaction() as tx:
             tx.update(ent, actions=[Entitlement.downloads.add(1)], condition=condition)
-            tx.save(DownloadLog(pk=f"DL#{user_id}#{resource_id}",
-                                sk=f"{db.now_iso()}#{uuid.uuid4().hex[:8]}",
-                                source_ip=source_ip, file_version=int(live.version),
+            tx.save(DownloadLog(pk=DownloadLog.key(user_id, resource_id),
+                                sk=DownloadLog.sort_key(db.now_iso()),
+                                source_ip=source_ip, file_version=live.version,
                                 expires_at=now + LOG_DAYS * 86400))
     except TransactWriteError as exc:
         if db.cancellation_codes(exc)[:1] == ["ConditionalCheckFailed"]:
@@ -81,4 +73,4 @@ def download(user_id: str, resource_id: str, source_ip: str | None) -> DownloadO
     url = presign.get_url(cfg.uploads_bucket, live.key, seconds, filename=live.filename,
                           version_id=live.version_id)
     return DownloadOut(url=url, expires_at=presign.expiry(seconds), filename=live.filename,
-                       version=int(live.version))
+                       version=live.version)

@@ -49,7 +49,8 @@ def mine(user_id: str, order_id: str) -> OrderOut:
 def list_mine(user_id: str, limit: int, cursor_text: str | None) -> OrderList:
     """The user's orders, newest first. One Query."""
     scope = f"my-orders:{user_id}"
-    results = OrderRecord.by_user.query(f"USER#{user_id}", scan_index_forward=False, limit=limit,
+    results = OrderRecord.by_user.query(OrderRecord.user_key(user_id), scan_index_forward=False,
+                                        limit=limit,
                                         last_evaluated_key=cursor.decode(cursor_text, scope))
     items, position = db.page(results)
     return OrderList(items=[order_out(o) for o in items],
@@ -75,7 +76,7 @@ def list_all(status: str | None, user_id: str | None, resource_id: str | None,
             condition = (condition & (OrderLine.buyer_id == user_id)) if condition is not None \
                 else OrderLine.buyer_id == user_id
         results = OrderLine.by_resource.query(
-            f"RESORDERS#{resource_id}", OrderLine.gsi2sk.between(low, high),
+            OrderLine.resource_key(resource_id), OrderLine.gsi2sk.between(low, high),
             scan_index_forward=False, limit=limit, last_evaluated_key=start,
             filter_condition=condition)
         lines, position = db.page(results)
@@ -84,10 +85,12 @@ def list_all(status: str | None, user_id: str | None, resource_id: str | None,
         orders = [found[line.order_id] for line in lines if line.order_id in found]
     else:
         if user_id:
-            index, key, sort = OrderRecord.by_user, f"USER#{user_id}", OrderRecord.gsi1sk
+            index, key, sort = OrderRecord.by_user, OrderRecord.user_key(user_id), \
+                OrderRecord.gsi1sk
             condition = OrderRecord.status == status if status else None
         elif status:
-            index, key, sort = OrderRecord.by_status, f"STATUS#{status}", OrderRecord.gsi3sk
+            index, key, sort = OrderRecord.by_status, OrderRecord.status_key(status), \
+                OrderRecord.gsi3sk
             condition = None
         else:
             index, key, sort = OrderRecord.by_time, "ORDERS", OrderRecord.gsi2sk
@@ -102,7 +105,8 @@ def list_all(status: str | None, user_id: str | None, resource_id: str | None,
 def sales(creator_id: str, limit: int, cursor_text: str | None) -> SalesList:
     """A creator's sold lines, newest first. One Query."""
     scope = f"sales:{creator_id}"
-    results = OrderLine.by_creator.query(f"SALES#{creator_id}", scan_index_forward=False,
+    results = OrderLine.by_creator.query(OrderLine.creator_key(creator_id),
+                                         scan_index_forward=False,
                                          limit=limit,
                                          last_evaluated_key=cursor.decode(cursor_text, scope))
     lines, position = db.page(results)

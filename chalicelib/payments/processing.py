@@ -1,35 +1,21 @@
-"""Payment processing: Stripe events become facts about an order (paid, failed, expired,
-refunded so far, dispute state). Facts only grow, and the order's status and every
-entitlement are derived from them, so duplicate, concurrent and out-of-order deliveries
-converge on the same final state. Each change commits the order, its lines, the
-entitlements, the ledger entries and the payment link in one DynamoDB transaction, under the
-order's version."""
+"""Payment processing, the commit engine: the facts of a Stripe event (payments.facts) are
+merged into their order (paid, failed, expired, refunded so far, dispute state). Facts only
+grow, and the order's status and every entitlement are derived from them, so duplicate,
+concurrent and out-of-order deliveries converge on the same final state. Each change commits
+the order, its lines, the entitlements, the ledger entries and the payment link in one
+DynamoDB transaction, under the order's version."""
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib import db, outbox
 from chalicelib.observability import logger, metrics
+from chalicelib.payments import facts as stripe_facts
+from chalicelib.payments.facts import Facts
 from chalicelib.payments.states import ORDER_TRANSITIONS, Access, OrderStatus, access_for
 from chalicelib.payments.store import Entitlement, LedgerEntry, OrderLine, OrderRecord, PaymentLink
-
-
-@dataclass
-class Facts:
-    """What one event (or a reconciliation) says about an order."""
-
-    paid: tuple[int, str] | None = None  # (amount, currency)
-    payment_intent: str | None = None
-    failed: bool = False
-    expired: bool = False
-    charge_refunded: int | None = None  # cumulative, from the charge
-    refund: tuple[str, int] | None = None  # one refund (id, amount)
-    refund_failed: tuple[str, int, str] | None = None  # (id, amount, reason)
-    dispute: tuple[str, str] | None = None  # (dispute id, open|won|lost)
 
 
 class UnknownOrder(Exception):
@@ -41,18 +27,6 @@ def load(order_id: str) -> OrderRecord | None:
         return OrderRecord.get(OrderRecord.key(order_id), "META", consistent_read=True)
     except OrderRecord.DoesNotExist:
         return None
-
-
-def order_lines(order: OrderRecord) -> list[OrderLine]:
-    return [OrderLine(pk=order.pk, sk=f"ITEM#{line.resource_id}", order_id=order.order_id,
-                      resource_id=line.resource_id, title=line.title,
-                      creator_id=line.creator_id, buyer_id=order.user_id,
-                      unit_amount=int(line.unit_amount), currency=order.currency,
-                      status=order.status, created_at=order.created_at,
-                      gsi1pk=f"SALES#{line.creator_id}", gsi1sk=f"{order.created_at}#{order.pk}",
-                      gsi2pk=f"RESORDERS#{line.resource_id}",
-                      gsi2sk=f"{order.created_at}#{order.order_id}")
-            for line in order.lines]
 
 
 def derive(o: OrderRecord) -> OrderStatus:
@@ -87,7 +61,7 @@ def _merge(o: OrderRecord, facts: Facts, now: str) -> tuple[dict[str, Any], list
             logger.error("payment does not match the order", extra={"order_id": o.order_id})
         else:
             changes.update(paid_at=now, amount_paid=amount)
-            ledger.append(LedgerEntry(pk=f"LEDGER#{o.order_id}", sk="payment",
+            ledger.append(LedgerEntry(pk=LedgerEntry.key(o.order_id), sk="payment",
                                       order_id=o.order_id, amount=amount, currency=currency,
                                       kind="payment", at=now))
     if facts.failed and not o.failed_at:
@@ -110,7 +84,7 @@ def _merge(o: OrderRecord, facts: Facts, now: str) -> tuple[dict[str, Any], list
     if facts.refund_failed:
         refund_id, amount, reason = facts.refund_failed
         failures = set(o.refund_failures or ())
-        entry = f"{refund_id}:{amount}:{reason}"
+        entry = OrderRecord.failure_entry(refund_id, amount, reason)
         if entry not in failures:
             changes["refund_failures"] = failures | {entry}
             logger.error("an accepted refund failed at Stripe",
@@ -119,9 +93,9 @@ def _merge(o: OrderRecord, facts: Facts, now: str) -> tuple[dict[str, Any], list
     refunded = max(charge_refunded, sum(int(v) for v in refunds.values()))
     if refunded > int(o.amount_refunded or 0):
         changes["amount_refunded"] = refunded
-        ledger.append(LedgerEntry(pk=f"LEDGER#{o.order_id}", sk=f"refund#{refunded:012d}",
-                                  order_id=o.order_id, amount=-(refunded - int(o.amount_refunded
-                                                                                or 0)),
+        ledger.append(LedgerEntry(pk=LedgerEntry.key(o.order_id),
+                                  sk=LedgerEntry.refund_key(refunded), order_id=o.order_id,
+                                  amount=-(refunded - int(o.amount_refunded or 0)),
                                   currency=o.currency, kind="refund", at=now))
     if facts.dispute:
         dispute_id, state = facts.dispute
@@ -129,7 +103,7 @@ def _merge(o: OrderRecord, facts: Facts, now: str) -> tuple[dict[str, Any], list
         if rank[state] > rank.get(o.dispute_status, 0):
             changes.update(dispute_id=dispute_id, dispute_status=state)
             if state == "lost":
-                ledger.append(LedgerEntry(pk=f"LEDGER#{o.order_id}", sk="dispute#lost",
+                ledger.append(LedgerEntry(pk=LedgerEntry.key(o.order_id), sk="dispute#lost",
                                           order_id=o.order_id, amount=-int(o.amount_paid or 0),
                                           currency=o.currency, kind="chargeback", at=now))
     return changes, ledger
@@ -188,7 +162,7 @@ def _commit(o: OrderRecord, changes: dict[str, Any], ledger: list[LedgerEntry],
                else getattr(OrderRecord, name).set(value) for name, value in changes.items()]
     actions += [OrderRecord.status.set(status), OrderRecord.updated_at.set(now),
                 # A flagged order waits for a person, not for reconciliation.
-                OrderRecord.gsi3pk.set("STATUS#flagged" if o.flag else f"STATUS#{status}")]
+                OrderRecord.gsi3pk.set(OrderRecord.status_key("flagged" if o.flag else status))]
     granted: list[str] = []
     events: list[Any] = []
     try:
@@ -196,7 +170,7 @@ def _commit(o: OrderRecord, changes: dict[str, Any], ledger: list[LedgerEntry],
             tx.update(o, actions=actions, condition=OrderRecord.status.is_in(
                 *ORDER_TRANSITIONS[status]))
             for line in o.lines:
-                tx.update(OrderLine(pk=o.pk, sk=f"ITEM#{line.resource_id}"),
+                tx.update(OrderLine(pk=o.pk, sk=OrderLine.sort_key(line.resource_id)),
                           actions=[OrderLine.status.set(status)])
             if access != previous_access:
                 for ent in entitlements(o, access, now, "purchase"):
@@ -222,7 +196,8 @@ def _commit(o: OrderRecord, changes: dict[str, Any], ledger: list[LedgerEntry],
             for item in events:
                 tx.save(item)
             if changes.get("payment_intent"):
-                tx.save(PaymentLink(pk=f"PI#{changes['payment_intent']}", order_id=o.order_id))
+                tx.save(PaymentLink(pk=PaymentLink.key(changes["payment_intent"]),
+                                    order_id=o.order_id))
             if "duplicates" in changes:
                 from chalicelib.catalog import audit
 
@@ -301,8 +276,9 @@ def _refund_duplicates(o: OrderRecord) -> None:
         logger.error("duplicate refund refused", extra={"order_id": o.order_id,
                                                         "error": str(exc)[:300]})
         metrics.add_metric(name="DuplicateRefundRefused", unit="Count", value=1)
+        refused = OrderRecord.failure_entry("duplicate", due, "refused")
         actions = [OrderRecord.duplicate_refund_id.set("refused"),
-                   OrderRecord.refund_failures.add({f"duplicate:{due}:refused"})]
+                   OrderRecord.refund_failures.add({refused})]
     else:
         actions = [OrderRecord.duplicate_refund_id.set(created.id),
                    OrderRecord.refunds_pending.add({OrderRecord.pending_entry(created.id, due)})]
@@ -357,77 +333,19 @@ def grant_free(order: OrderRecord) -> None:
     """A zero-total order: paid at once, access granted, no payment provider involved."""
     now = db.now_iso()
     order.status, order.paid_at, order.amount_paid = OrderStatus.PAID, now, 0
-    order.gsi3pk = f"STATUS#{OrderStatus.PAID}"
+    order.gsi3pk = OrderRecord.status_key(OrderStatus.PAID)
     with db.transaction() as tx:
         tx.save(order, condition=OrderRecord.pk.does_not_exist())
-        for line in order_lines(order):
+        for line in OrderLine.of(order):
             tx.save(line)
         for ent in entitlements(order, Access.ACTIVE, now, "free"):
             tx.save(ent, condition=Entitlement.sk.does_not_exist()
                     | (Entitlement.status == Access.REVOKED))
 
 
-# ---------------------------------------------------------------- Stripe events
-
-def _order_for_payment(payment_intent: str | None, metadata: dict | None) -> str | None:
-    if metadata and metadata.get("order_id"):
-        return metadata["order_id"]
-    if not payment_intent:
-        return None
-    link = None
-    try:
-        link = PaymentLink.get(f"PI#{payment_intent}", "PI", consistent_read=True)
-    except PaymentLink.DoesNotExist:
-        pass
-    if link:
-        return link.order_id
-    # The payment's own event has not been processed yet (events arrive in any order): ask
-    # Stripe, whose PaymentIntent carries the order id we gave the session.
-    from chalicelib.payments import gateway
-
-    intent = gateway.retrieve_payment_intent(payment_intent).to_dict()
-    return (intent.get("metadata") or {}).get("order_id")
-
-
-def facts_from_event(event: dict) -> tuple[str | None, Facts]:
-    """The order an event is about and what it says, or (None, _) for events we ignore."""
-    kind = event.get("type", "")
-    obj = event.get("data", {}).get("object", {}) or {}
-    if kind.startswith("checkout.session."):
-        order_id = (obj.get("metadata") or {}).get("order_id") or obj.get("client_reference_id")
-        facts = Facts(payment_intent=obj.get("payment_intent"))
-        paid = (obj.get("amount_total"), obj.get("currency"))
-        if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
-            if obj.get("payment_status") in ("paid", "no_payment_required"):
-                facts.paid = paid
-        elif kind == "checkout.session.async_payment_failed":
-            facts.failed = True
-        elif kind == "checkout.session.expired":
-            facts.expired = True
-        return order_id, facts
-    if kind == "charge.refunded":
-        order_id = _order_for_payment(obj.get("payment_intent"), obj.get("metadata"))
-        return order_id, Facts(charge_refunded=int(obj.get("amount_refunded") or 0))
-    if kind in ("refund.created", "refund.updated") and obj.get("status") == "succeeded":
-        order_id = _order_for_payment(obj.get("payment_intent"), obj.get("metadata"))
-        return order_id, Facts(refund=(obj["id"], int(obj.get("amount") or 0)))
-    if kind in ("refund.failed", "refund.updated") and obj.get("status") in ("failed",
-                                                                             "canceled"):
-        order_id = _order_for_payment(obj.get("payment_intent"), obj.get("metadata"))
-        reason = str(obj.get("failure_reason") or obj.get("status"))
-        return order_id, Facts(refund_failed=(obj["id"], int(obj.get("amount") or 0), reason))
-    if kind in ("charge.dispute.created", "charge.dispute.closed"):
-        order_id = _order_for_payment(obj.get("payment_intent"), obj.get("metadata"))
-        status = obj.get("status")
-        state = {"won": "won", "lost": "lost"}.get(status, "open") \
-            if kind.endswith("closed") else "open"
-        return order_id, Facts(dispute=(obj["id"], state))
-    return None, Facts()
-
-
 def process_event(event: dict) -> dict:
     """Apply one Stripe event. Unknown orders and uninteresting events are acknowledged."""
-    order_id, facts = facts_from_event(event)
+    order_id, facts = stripe_facts.from_event(event)
     if not order_id:
         logger.info("event ignored", extra={"event_id": event.get("id"),
                                            "type": event.get("type")})
@@ -439,55 +357,3 @@ def process_event(event: dict) -> dict:
                                                            "order_id": order_id})
         return {"event_id": event.get("id"), "outcome": "unknown_order"}
     return {"event_id": event.get("id"), "order_id": order_id, "status": status}
-
-
-# ---------------------------------------------------------------- reconciliation
-
-RECONCILE_AFTER_SECONDS = 35 * 60
-
-
-RERANK_WINDOW_SECONDS = 90 * 60
-
-
-def rerank_recent_sales(now: float | None = None) -> int:
-    """Re-rank the listing cards of resources sold lately, and move their search postings
-    when their sales reached another tier (their sales count is exact; the `popular` order
-    and search ranking catch up here, every 15 minutes, off the payment path).
-    Orders paid since the last run were created at most a session's life before it."""
-    from chalicelib.catalog import indexing
-
-    since_key = db.iso_at((now or time.time()) - RERANK_WINDOW_SECONDS)
-    sold = {line.resource_id for status in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
-            for order in OrderRecord.by_status.query(f"STATUS#{status}",
-                                                     OrderRecord.gsi3sk >= since_key)
-            for line in order.lines}
-    for resource_id in sorted(sold):
-        indexing.rerank(resource_id)
-    return len(sold)
-
-
-def reconcile(now: float | None = None, limit: int = 200) -> dict[str, int]:
-    """Orders still pending 35 minutes after checkout: ask Stripe about their session and
-    apply what it says, as its events would have. Drift is repaired, never kept."""
-    from chalicelib.payments import gateway
-
-    cutoff_key = db.iso_at((now or time.time()) - RECONCILE_AFTER_SECONDS)
-    seen = repaired = 0
-    for order in OrderRecord.by_status.query("STATUS#pending", OrderRecord.gsi3sk < cutoff_key,
-                                             limit=limit):
-        seen += 1
-        if not order.session_id or order.flag:
-            continue
-        session = gateway.retrieve_session(order.session_id)
-        facts = Facts(payment_intent=session.payment_intent)
-        if session.status == "complete" and session.payment_status in ("paid",
-                                                                      "no_payment_required"):
-            facts.paid = (session.amount_total, session.currency)
-        elif session.status == "expired":
-            facts.expired = True
-        else:
-            continue
-        if apply(order.order_id, facts) != "pending":
-            repaired += 1
-    logger.info("reconciled", extra={"pending_seen": seen, "repaired": repaired})
-    return {"pending_seen": seen, "repaired": repaired, "reranked": rerank_recent_sales(now)}

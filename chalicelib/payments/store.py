@@ -1,6 +1,10 @@
-"""Storage of orders, entitlements and the ledger (the orders table). `docs/data-model.md`
-lists the access patterns."""
+"""Storage of orders, entitlements and the ledger (the orders table), and the idempotency
+records of the payments queue (the idempotency table). `docs/data-model.md` lists the access
+patterns. Every key is built here: the services ask the models for them."""
 from __future__ import annotations
+
+import uuid
+from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -13,7 +17,10 @@ from pynamodb.attributes import (
 )
 from pynamodb.models import Model
 
+from chalicelib import db
+from chalicelib.config import settings
 from chalicelib.db import global_index, table_meta
+from chalicelib.payments.states import Access
 
 
 class Line(MapAttribute):
@@ -87,6 +94,11 @@ class OrderRecord(Model):
         """An entry of `refunds_pending`."""
         return f"{refund_id}:{amount}"
 
+    @staticmethod
+    def failure_entry(refund_id: str, amount: int, reason: str) -> str:
+        """An entry of `refund_failures`."""
+        return f"{refund_id}:{amount}:{reason}"
+
     def unissued_duplicate_refund(self) -> int:
         """What is owed back for duplicates and not yet asked of Stripe."""
         return 0 if self.duplicate_refund_id else int(self.duplicate_refund_due or 0)
@@ -99,6 +111,21 @@ class OrderRecord(Model):
     @staticmethod
     def key(order_id: str) -> str:
         return f"ORDER#{order_id}"
+
+    @staticmethod
+    def user_key(user_id: str) -> str:
+        """The buyer's partition of `by_user` (gsi1)."""
+        return f"USER#{user_id}"
+
+    @staticmethod
+    def status_key(status: str) -> str:
+        """A status's partition of `by_status` (gsi3); `flagged` holds the flagged orders."""
+        return f"STATUS#{status}"
+
+    @staticmethod
+    def time_key(at: str, order_id: str) -> str:
+        """The sort key of an order in each of its indexes: when it was made."""
+        return f"{at}#{order_id}"
 
 
 class OrderLine(Model):
@@ -123,6 +150,34 @@ class OrderLine(Model):
     gsi2sk = UnicodeAttribute()
     by_creator = global_index("gsi1")
     by_resource = global_index("gsi2")
+
+    @staticmethod
+    def sort_key(resource_id: str) -> str:
+        return f"ITEM#{resource_id}"
+
+    @staticmethod
+    def creator_key(creator_id: str) -> str:
+        """The creator's partition of `by_creator` (gsi1): their sales."""
+        return f"SALES#{creator_id}"
+
+    @staticmethod
+    def resource_key(resource_id: str) -> str:
+        """The resource's partition of `by_resource` (gsi2): the orders holding it."""
+        return f"RESORDERS#{resource_id}"
+
+    @classmethod
+    def of(cls, order: OrderRecord) -> list[OrderLine]:
+        """The line items of `order`, with its status."""
+        return [cls(pk=order.pk, sk=cls.sort_key(line.resource_id), order_id=order.order_id,
+                    resource_id=line.resource_id, title=line.title,
+                    creator_id=line.creator_id, buyer_id=order.user_id,
+                    unit_amount=int(line.unit_amount), currency=order.currency,
+                    status=order.status, created_at=order.created_at,
+                    gsi1pk=cls.creator_key(line.creator_id),
+                    gsi1sk=f"{order.created_at}#{order.pk}",
+                    gsi2pk=cls.resource_key(line.resource_id),
+                    gsi2sk=OrderRecord.time_key(order.created_at, order.order_id))
+                for line in order.lines]
 
 
 class Entitlement(Model):
@@ -149,6 +204,28 @@ class Entitlement(Model):
     def sort_key(resource_id: str) -> str:
         return f"RES#{resource_id}"
 
+    @classmethod
+    def read(cls, user_id: str, resource_ids: list[str], status_only: bool = False) -> db.Read:
+        """The part of a `db.batch_read` that reads the user's entitlements of these
+        resources (with `status_only`, their sort key and status alone)."""
+        keys = [{"pk": {"S": cls.key(user_id)}, "sk": {"S": cls.sort_key(r)}}
+                for r in resource_ids]
+        if status_only:
+            return db.Read(settings().orders_table, keys, projection="sk, #s",
+                           names={"#s": "status"})
+        return db.Read(settings().orders_table, keys)
+
+    @classmethod
+    def active_in(cls, items: list[dict]) -> set[str]:
+        """The resources whose entitlement a `read` part found active."""
+        return {item["sk"]["S"][len(cls.sort_key("")):] for item in items
+                if item.get("status", {}).get("S") == Access.ACTIVE}
+
+    @classmethod
+    def first_in(cls, items: list[dict]) -> Entitlement | None:
+        """The entitlement a `read` part of one resource found (in full), or None."""
+        return cls.from_raw_data(items[0]) if items else None
+
 
 class LedgerEntry(Model):
     """LEDGER#<order> / <entry>: money in (+) and out (-) in minor units, written once."""
@@ -161,6 +238,15 @@ class LedgerEntry(Model):
     currency = UnicodeAttribute()
     kind = UnicodeAttribute()
     at = UnicodeAttribute()
+
+    @staticmethod
+    def key(order_id: str) -> str:
+        return f"LEDGER#{order_id}"
+
+    @staticmethod
+    def refund_key(refunded: int) -> str:
+        """The entry of the refunds up to `refunded` in all (each total once)."""
+        return f"refund#{refunded:012d}"
 
 
 class OpenCheckout(Model):
@@ -193,6 +279,10 @@ class PaymentLink(Model):
     sk = UnicodeAttribute(range_key=True, default="PI")
     order_id = UnicodeAttribute()
 
+    @staticmethod
+    def key(payment_intent: str) -> str:
+        return f"PI#{payment_intent}"
+
 
 class DownloadLog(Model):
     """DL#<user>#<resource> / <at>#<id>: who downloaded what, when, from where."""
@@ -204,3 +294,23 @@ class DownloadLog(Model):
     file_version = NumberAttribute(null=True)
     expires_at = NumberAttribute()
     flagged = BooleanAttribute(default=False)
+
+    @staticmethod
+    def key(user_id: str, resource_id: str) -> str:
+        return f"DL#{user_id}#{resource_id}"
+
+    @staticmethod
+    def sort_key(at: str) -> str:
+        """A new entry's sort key: when, and a random suffix (two downloads in a millisecond)."""
+        return f"{at}#{uuid.uuid4().hex[:8]}"
+
+
+def idempotency_store() -> Any:
+    """The Powertools persistence layer of the payments queue's idempotency records (the
+    idempotency table). Powertools is imported here, on the first event, not at import."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    from chalicelib import aws
+
+    return DynamoDBPersistenceLayer(table_name=settings().idempotency_table,
+                                    boto3_client=aws.dynamodb())

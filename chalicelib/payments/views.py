@@ -15,7 +15,7 @@ SOLD = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED,
 
 def sold_count(resource_id: str) -> int:
     """How many paid orders hold the resource: one Query of its lines."""
-    return sum(1 for line in OrderLine.by_resource.query(f"RESORDERS#{resource_id}")
+    return sum(1 for line in OrderLine.by_resource.query(OrderLine.resource_key(resource_id))
                if line.status in SOLD)
 
 
@@ -25,7 +25,7 @@ def check_entitlements(repair: bool) -> list[dict[str, Any]]:
     status and one BatchGetItem per order."""
     differences = []
     for status in OrderStatus:
-        for order in OrderRecord.by_status.query(f"STATUS#{status}"):
+        for order in OrderRecord.by_status.query(OrderRecord.status_key(status)):
             expected = access_for(order.status, order.dispute_status)
             owned_elsewhere = set(order.duplicates or ())
             wanted = [line.resource_id for line in order.lines

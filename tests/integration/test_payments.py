@@ -298,7 +298,7 @@ def test_a_lost_dispute_revokes_access(api, shop, pump, stripe):
 
 
 def test_a_lost_webhook_is_repaired_by_reconciliation(api, shop, pump, stripe):
-    from chalicelib.payments.processing import reconcile
+    from chalicelib.payments.reconciliation import reconcile
 
     made, _lost = shop.pay()
     assert reconcile()["repaired"] == 0  # not 35 minutes old yet
@@ -424,7 +424,7 @@ def test_every_delivery_order_converges_to_the_same_state(api, shop, pump, strip
 
 def test_a_paid_order_counts_a_sale_once_and_reranks_popular(api, shop, pump, stripe):
     other = publish(api, pump, shop.creator_token, shop.admin_token, title="Less popular")
-    from chalicelib.payments.processing import reconcile
+    from chalicelib.payments.reconciliation import reconcile
 
     made, paid = shop.pay()
     post_webhooks(api, paid * 3, pump)
@@ -436,7 +436,7 @@ def test_a_paid_order_counts_a_sale_once_and_reranks_popular(api, shop, pump, st
 
 
 def test_a_flagged_order_waits_for_an_admin_not_for_reconciliation(api, shop, pump, stripe):
-    from chalicelib.payments.processing import reconcile
+    from chalicelib.payments.reconciliation import reconcile
 
     made = shop.checkout()
     session = stripe.get(made["checkout_session_id"])
