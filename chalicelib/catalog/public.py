@@ -4,7 +4,7 @@ payments context reads of resources, as plain values: offers to price, the file 
 and cards for a buyer's library (their keys as a `db.Read` of its own BatchGetItem)."""
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from chalicelib import cursor, db
 from chalicelib.catalog import listings, store
@@ -12,6 +12,7 @@ from chalicelib.catalog.schemas import (
     CardList,
     CreatorProfile,
     CreatorRef,
+    Currency,
     PublicFile,
     PublicResource,
     ResourceCard,
@@ -106,7 +107,7 @@ class Offer(NamedTuple):
     title: str
     status: str
     price_amount: int  # minor units
-    currency: str
+    currency: Currency
     creator_id: str
     creator_name: str
     members_only: bool
@@ -138,8 +139,9 @@ def offers_in(items: list[dict]) -> dict[str, Offer]:
     """The offers, by resource id, of the resources a `resources_read` part found."""
     return {r.resource_id: Offer(
         id=r.resource_id, title=r.title, status=r.status, price_amount=int(r.price_amount),
-        currency=r.price_currency, creator_id=r.creator_id, creator_name=r.creator_name,
-        members_only=bool(r.members_only)) for r in store.resources_from_raw(items)}
+        currency=cast(Currency, r.price_currency), creator_id=r.creator_id,
+        creator_name=r.creator_name, members_only=bool(r.members_only))
+        for r in store.resources_from_raw(items)}
 
 
 def delivery_in(items: list[dict]) -> Delivery | None:

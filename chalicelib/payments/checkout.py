@@ -182,7 +182,8 @@ def checkout(user_id: str, email: str | None, resource_ids: list[str], plan_id: 
     order = new_order(order_id, user_id, email, quote, resources)
     if quote.total.amount == 0:
         processing.grant_free(order)
-        return CheckoutOut(order=orders.order_out(processing.load(order_id)),
+        # The order as the grant's transaction stored it.
+        return CheckoutOut(order=orders.order_out(order),
                            checkout_url=None, checkout_session_id=None)
     from chalicelib.payments import gateway
 

@@ -50,7 +50,7 @@ def from_event(event: dict) -> tuple[str | None, Facts]:
     if kind.startswith("checkout.session."):
         order_id = (obj.get("metadata") or {}).get("order_id") or obj.get("client_reference_id")
         facts = Facts(payment_intent=obj.get("payment_intent"))
-        paid = (obj.get("amount_total"), obj.get("currency"))
+        paid = (int(obj.get("amount_total") or 0), str(obj.get("currency") or ""))
         if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
             if obj.get("payment_status") in ("paid", "no_payment_required"):
                 facts.paid = paid
@@ -72,7 +72,7 @@ def from_event(event: dict) -> tuple[str | None, Facts]:
         return order_id, Facts(refund_failed=(obj["id"], int(obj.get("amount") or 0), reason))
     if kind in ("charge.dispute.created", "charge.dispute.closed"):
         order_id = _order_for_payment(obj.get("payment_intent"), obj.get("metadata"))
-        status = obj.get("status")
+        status = str(obj.get("status") or "")
         state = {"won": "won", "lost": "lost"}.get(status, "open") \
             if kind.endswith("closed") else "open"
         return order_id, Facts(dispute=(obj["id"], state))

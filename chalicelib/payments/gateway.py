@@ -4,9 +4,12 @@ function's cold start does not pay for the SDK. Locally it points at the Stripe 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import ConfigError, settings
+
+if TYPE_CHECKING:
+    from stripe._base_address import BaseAddresses
 
 _lock = threading.Lock()
 _client: Any = None
@@ -27,7 +30,8 @@ def client() -> Any:
                     key = vault.load().get("stripe_secret_key")
                 if not key:
                     raise ConfigError("no Stripe secret key (STRIPE_SECRET_KEY or the vault)")
-                addresses = {"api": cfg.stripe_api_base} if cfg.stripe_api_base else None
+                addresses: BaseAddresses | None = \
+                    {"api": cfg.stripe_api_base} if cfg.stripe_api_base else None
                 _client = stripe.StripeClient(key, base_addresses=addresses,
                                               max_network_retries=2)
     return _client

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib import cursor, db
-from chalicelib.catalog.schemas import Money
+from chalicelib.catalog.schemas import Money, stored_price
 from chalicelib.errors import Conflict, NotFound, ProviderUnavailable, Refused
 from chalicelib.observability import logger
 from chalicelib.payments.processing import load
@@ -17,16 +18,16 @@ from chalicelib.payments.schemas import (
     Sale,
     SalesList,
 )
-from chalicelib.payments.states import REFUNDABLE
+from chalicelib.payments.states import REFUNDABLE, OrderStatus
 from chalicelib.payments.store import OrderLine, OrderRecord
 
 
 def order_out(o: OrderRecord, with_user: bool = False) -> OrderOut:
     def money(amount) -> Money:
-        return Money(amount=int(amount or 0), currency=o.currency)
+        return stored_price(amount or 0, o.currency)
 
     return OrderOut(
-        id=o.order_id, status=o.status,
+        id=o.order_id, status=OrderStatus(o.status),
         items=[OrderLineOut(resource_id=line.resource_id, title=line.title,
                             unit_price=money(line.unit_amount)) for line in o.lines],
         subtotal=money(o.subtotal), discount=money(o.discount), total=money(o.total),
@@ -163,7 +164,8 @@ def refund(admin_id: str, order_id: str, amount: int | None, reason: str) -> Ref
     params = {"payment_intent": o.payment_intent, "amount": amount, "reason":
               "requested_by_customer", "metadata": {"order_id": o.order_id,
                                                     "admin_id": admin_id, "note": reason[:450]}}
-    release = [OrderRecord.refund_in_flight.remove(), OrderRecord.refund_in_flight_at.remove()]
+    release: list[Action] = [OrderRecord.refund_in_flight.remove(),
+                             OrderRecord.refund_in_flight_at.remove()]
     try:
         # One key per request: a retry of this call is one refund at Stripe.
         created = gateway.create_refund(params, idempotency_key=f"refund-{request_id}")
@@ -182,4 +184,4 @@ def refund(admin_id: str, order_id: str, amount: int | None, reason: str) -> Ref
     logger.info("refund requested", extra={"order_id": order_id, "amount": amount,
                                            "admin_id": admin_id, "refund_id": created.id})
     return RefundAccepted(order_id=o.order_id, refund_id=created.id,
-                          amount=Money(amount=amount, currency=o.currency))
+                          amount=stored_price(amount, o.currency))

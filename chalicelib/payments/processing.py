@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.update import Action
 
 from chalicelib import db, outbox
 from chalicelib.observability import logger, metrics
@@ -277,7 +278,7 @@ def _refund_duplicates(o: OrderRecord) -> None:
                                                         "error": str(exc)[:300]})
         metrics.add_metric(name="DuplicateRefundRefused", unit="Count", value=1)
         refused = OrderRecord.failure_entry("duplicate", due, "refused")
-        actions = [OrderRecord.duplicate_refund_id.set("refused"),
+        actions: list[Action] = [OrderRecord.duplicate_refund_id.set("refused"),
                    OrderRecord.refund_failures.add({refused})]
     else:
         actions = [OrderRecord.duplicate_refund_id.set(created.id),

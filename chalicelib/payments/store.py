@@ -56,7 +56,8 @@ class OrderRecord(Model):
     failed_at = UnicodeAttribute(null=True)
     expired_at = UnicodeAttribute(null=True)
     charge_refunded = NumberAttribute(default=0)
-    refunds = MapAttribute(default=dict)  # refund id -> amount, from refund events
+    # refund id -> amount, from refund events
+    refunds: MapAttribute[str, Any] = MapAttribute(default=dict)
     amount_refunded = NumberAttribute(default=0)
     # An admin refund between its reservation and Stripe's answer (one at a time per order).
     refund_in_flight = UnicodeAttribute(null=True)  # the request's id
