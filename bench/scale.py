@@ -121,12 +121,11 @@ def _resource_items(i: int, categories: list[tuple[str, list[str]]]) -> list[tup
 
 def _order_items(i: int, resources: int, buyer_id: str) -> list[tuple[str, dict]]:
     from chalicelib.catalog.public import Offer
-    from chalicelib.catalog.schemas import Money
     from chalicelib.config import settings
-    from chalicelib.payments import processing
+    from chalicelib.payments import checkout, processing
     from chalicelib.payments.checkout import new_order
-    from chalicelib.payments.schemas import Quote, QuoteLine
     from chalicelib.payments.store import OrderLine
+    from chalicelib.pricing import engine
 
     cfg = settings()
     mine = i % BUYER_SHARE == 0
@@ -135,13 +134,12 @@ def _order_items(i: int, resources: int, buyer_id: str) -> list[tuple[str, dict]
     index = i // BUYER_SHARE if mine else (i * 7919) % resources
     facts = _resource_facts(index)
     rid = resource_id(index)
-    price = Money(amount=facts["price"], currency="cny")
-    quote = Quote(items=[QuoteLine(resource_id=rid, title=facts["title"], unit_price=price)],
-                  subtotal=price, discount=Money(amount=0, currency="cny"), total=price)
     resource = Offer(id=rid, title=facts["title"], status="published",
                      price_amount=facts["price"], currency="cny",
                      creator_id=facts["creator_id"], creator_name=facts["creator_name"],
-                     members_only=False)
+                     members_only=False, category_path=())
+    quote = checkout.quote_of(engine.price("cny", [engine.Item(rid, facts["price"])]),
+                              [resource])
     order_id = f"scaleorder{i:012d}"
     at = _iso(EPOCH + ORDER_SPACING * i)
     paid = _iso(EPOCH + ORDER_SPACING * i + timedelta(seconds=20))

@@ -111,6 +111,7 @@ class Offer(NamedTuple):
     creator_id: str
     creator_name: str
     members_only: bool
+    category_path: tuple[str, ...]  # the category and its ancestors, for coupon scopes
 
 
 class FileRef(NamedTuple):
@@ -140,7 +141,8 @@ def offers_in(items: list[dict]) -> dict[str, Offer]:
     return {r.resource_id: Offer(
         id=r.resource_id, title=r.title, status=r.status, price_amount=int(r.price_amount),
         currency=cast(Currency, r.price_currency), creator_id=r.creator_id,
-        creator_name=r.creator_name, members_only=bool(r.members_only))
+        creator_name=r.creator_name, members_only=bool(r.members_only),
+        category_path=tuple(r.category_path or ()))
         for r in store.resources_from_raw(items)}
 
 

@@ -10,7 +10,7 @@ from chalicelib.uploads import sniff
 
 Kind = Literal["file", "ebook", "audio", "video", "course", "article"]
 Status = Literal["draft", "pending_review", "published", "rejected", "unpublished"]
-Currency = Literal["cny", "usd"]
+Currency = Literal["cny", "usd", "eur", "gbp"]
 UploadState = Literal["awaiting_upload", "verifying", "verified", "rejected"]
 Title = Annotated[str, Meta(min_length=1, max_length=120, pattern=VISIBLE)]
 Description = Annotated[str, Meta(max_length=20_000)]

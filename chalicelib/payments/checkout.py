@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from chalicelib import db
 from chalicelib.accounts import profiles
 from chalicelib.catalog import public
 from chalicelib.catalog.public import Offer
-from chalicelib.catalog.schemas import Money
+from chalicelib.catalog.schemas import Currency, Money
 from chalicelib.config import settings
 from chalicelib.errors import Conflict, NotFound, ProviderUnavailable, Refused
 from chalicelib.observability import logger
@@ -20,6 +20,7 @@ from chalicelib.payments import processing
 from chalicelib.payments.schemas import CheckoutOut, Quote, QuoteLine
 from chalicelib.payments.states import OrderStatus
 from chalicelib.payments.store import Entitlement, Line, OpenCheckout, OrderLine, OrderRecord
+from chalicelib.pricing import engine, methods
 
 # Stripe's shortest allowed session lifetime is 30 minutes from when it receives the request;
 # the margin keeps a slow request from falling under it.
@@ -64,9 +65,6 @@ def price(user_id: str, resource_ids: list[str], plan_id: str | None, coupon_cod
         raise NotFound("No such membership plan.", code="plan_not_found")
     if coupon_code:
         raise Refused("The coupon is not valid.", code="coupon_invalid")
-    if points:
-        raise Refused("Not enough points.", code="insufficient_points",
-                      details={"balance": 0})
     resources, owned, email = _load(user_id, resource_ids)
     already = [r.id for r in resources if r.id in owned]
     if already:
@@ -74,15 +72,34 @@ def price(user_id: str, resource_ids: list[str], plan_id: str | None, coupon_cod
     currencies = {r.currency for r in resources}
     if len(currencies) > 1:
         raise MixedCurrencies(details={"currencies": sorted(currencies)})
-    currency = currencies.pop()
-    lines = [QuoteLine(resource_id=r.id, title=r.title,
-                       unit_price=Money(amount=r.price_amount, currency=currency))
-             for r in resources]
-    subtotal = sum(line.unit_price.amount for line in lines)
-    quote = Quote(items=lines, subtotal=Money(amount=subtotal, currency=currency),
-                  discount=Money(amount=0, currency=currency),
-                  total=Money(amount=subtotal, currency=currency))
-    return quote, resources, email
+    # No membership, coupon or points ledger yet: no member discount, and a points balance
+    # of 0, so any points asked for are refused by the engine (insufficient_points).
+    priced = engine.price(currencies.pop(), [
+        engine.Item(r.id, r.price_amount, r.category_path, r.creator_id) for r in resources],
+        points=points, points_balance=0)
+    return quote_of(priced, resources), resources, email
+
+
+def quote_of(priced: engine.Priced, offers: list[Offer]) -> Quote:
+    """The engine's breakdown as the API shows it."""
+    currency = cast(Currency, priced.currency)
+
+    def money(amount: int) -> Money:
+        return Money(amount=amount, currency=currency)
+
+    lines = [QuoteLine(resource_id=line.resource_id, title=offer.title,
+                       unit_price=money(line.list_amount),
+                       member_discount=money(line.member_discount),
+                       coupon_discount=money(line.coupon_discount),
+                       points_discount=money(line.points_discount), total=money(line.total))
+             for line, offer in zip(priced.lines, offers, strict=True)]
+    return Quote(items=lines, subtotal=money(priced.list_total),
+                 member_discount=money(priced.member_discount),
+                 coupon_discount=money(priced.coupon_discount),
+                 points_discount=money(priced.points_discount),
+                 discount=money(priced.list_total - priced.total), total=money(priced.total),
+                 coupon_code=priced.coupon_code, points_used=priced.points_used,
+                 payment_methods=methods.for_checkout(priced.currency, "payment"))
 
 
 def _session_params(order: OrderRecord, quote: Quote) -> dict[str, Any]:
@@ -90,10 +107,12 @@ def _session_params(order: OrderRecord, quote: Quote) -> dict[str, Any]:
     currency = quote.total.currency
     params: dict[str, Any] = {
         "mode": "payment",
+        # Each line at what it costs after every discount, so Stripe's total is the quote's;
+        # a line the discounts made free is on the order, not on the payment.
         "line_items": [{"quantity": 1, "price_data": {
-            "currency": currency, "unit_amount": line.unit_price.amount,
+            "currency": currency, "unit_amount": line.total.amount,
             "product_data": {"name": line.title, "metadata": {"resource_id": line.resource_id}}}}
-            for line in quote.items],
+            for line in quote.items if line.total.amount > 0],
         "client_reference_id": order.order_id,
         "metadata": {"order_id": order.order_id, "user_id": order.user_id},
         "payment_intent_data": {"metadata": {"order_id": order.order_id}},
@@ -103,11 +122,8 @@ def _session_params(order: OrderRecord, quote: Quote) -> dict[str, Any]:
     }
     if order.email:
         params["customer_email"] = order.email
-    if currency == "cny":
-        params["payment_method_types"] = ["card", "alipay", "wechat_pay"]
-        params["payment_method_options"] = {"wechat_pay": {"client": "web"}}
-    else:
-        params["payment_method_types"] = ["card"]
+    params["payment_method_types"] = quote.payment_methods
+    params.update(methods.session_options(quote.payment_methods))
     return params
 
 
@@ -119,7 +135,8 @@ def new_order(order_id: str, user_id: str, email: str | None, quote: Quote,
         currency=quote.total.currency, subtotal=quote.subtotal.amount,
         discount=quote.discount.amount, total=quote.total.amount,
         lines=[Line(resource_id=r.id, title=r.title, creator_id=r.creator_id,
-                    unit_amount=r.price_amount) for r in resources],
+                    unit_amount=r.price_amount, total=line.total.amount)
+               for r, line in zip(resources, quote.items, strict=True)],
         created_at=now, updated_at=now, gsi1pk=OrderRecord.user_key(user_id),
         gsi1sk=OrderRecord.time_key(now, order_id), gsi2sk=OrderRecord.time_key(now, order_id),
         gsi3pk=OrderRecord.status_key(OrderStatus.PENDING),

@@ -38,16 +38,30 @@ class CheckoutIn(Input):
 
 
 class QuoteLine(Struct):
+    """One item through every step of the pricing engine (docs/pricing.md)."""
+
     resource_id: str
     title: str
-    unit_price: Money
+    unit_price: Money  # the list price
+    member_discount: Money
+    coupon_discount: Money
+    points_discount: Money
+    total: Money
 
 
 class Quote(Struct):
+    """The price breakdown: list prices, each discount, the total; what checkout charges."""
+
     items: list[QuoteLine]
-    subtotal: Money
-    discount: Money
+    subtotal: Money  # the list prices
+    member_discount: Money
+    coupon_discount: Money
+    points_discount: Money
+    discount: Money  # the three discounts together
     total: Money
+    coupon_code: str | None
+    points_used: int
+    payment_methods: list[str]  # what the Stripe Checkout Session will offer
 
 
 class OrderLineOut(Struct):

@@ -30,6 +30,9 @@ class Line(MapAttribute):
     title = UnicodeAttribute()
     creator_id = UnicodeAttribute()
     unit_amount = NumberAttribute()
+    # What the line costs after the member discount, coupon and points (absent on orders
+    # made before the pricing engine: then unit_amount).
+    total = NumberAttribute(null=True)
 
 
 class OrderRecord(Model):

@@ -93,11 +93,23 @@ def test_checkout_stores_a_pending_order_and_a_stripe_session_for_it(api, shop, 
     assert made["checkout_url"] == session["url"]
 
 
-def test_usd_checkout_offers_cards_only(api, shop, stripe, pump):
+def test_each_currency_offers_the_methods_stripe_has_for_it(api, shop, stripe, pump):
+    # Given resources priced in USD and in EUR
     usd = publish(api, pump, shop.creator_token, shop.admin_token,
                   price={"amount": 999, "currency": "usd"}, title="English")
+    eur = publish(api, pump, shop.creator_token, shop.admin_token,
+                  price={"amount": 1500, "currency": "eur"}, title="Deutsch")
+    # When each is checked out, Then the quote and the session name the same methods:
+    # Alipay and WeChat Pay present USD too; PayPal is for EUR (and GBP), never Alipay there
     made = shop.checkout(items=[usd["id"]])
-    assert stripe.get(made["checkout_session_id"])["payment_method_types"] == ["card"]
+    assert stripe.get(made["checkout_session_id"])["payment_method_types"] == \
+        ["card", "alipay", "wechat_pay"]
+    quote = api.post("/checkout/quote", {"items": [{"resource_id": eur["id"]}]},
+                     token=shop.token).body
+    assert quote["payment_methods"] == ["card", "alipay", "wechat_pay", "paypal"]
+    made = shop.checkout(items=[eur["id"]])
+    assert stripe.get(made["checkout_session_id"])["payment_method_types"] == \
+        quote["payment_methods"]
 
 
 def test_checkout_refuses_unknown_unpublished_mixed_and_owned(api, shop, pump):
