@@ -10,7 +10,17 @@ coldstart.begin()
 from aws_lambda_powertools.logging import correlation_paths
 from chalice import Chalice, ConvertToMiddleware, Rate
 
-from chalicelib.blueprints import admin, auth, catalog, commerce, creator, me, moderation, system
+from chalicelib.blueprints import (
+    admin,
+    auth,
+    catalog,
+    commerce,
+    coupons,
+    creator,
+    me,
+    moderation,
+    system,
+)
 from chalicelib.config import queue_name_for_import, settings
 from chalicelib.events import process_batch
 from chalicelib.observability import logger, metrics
@@ -25,7 +35,7 @@ app.register_middleware(ConvertToMiddleware(metrics.log_metrics), "all")
 app.register_middleware(envelope_middleware, "http")
 
 for blueprint in (system.bp, auth.bp, me.bp, admin.bp, creator.bp, catalog.bp, moderation.bp,
-                  commerce.bp):
+                  commerce.bp, coupons.bp):
     app.register_blueprint(blueprint)
 
 if settings().local_mode:

@@ -51,6 +51,7 @@ class Settings:
     catalog_table: str
     listings_table: str
     search_table: str
+    coupons_table: str
     orders_table: str
     idempotency_table: str
     payments_queue: str
@@ -114,6 +115,7 @@ class Settings:
             catalog_table=req("CATALOG_TABLE"),
             listings_table=req("LISTINGS_TABLE"),
             search_table=req("SEARCH_TABLE"),
+            coupons_table=req("COUPONS_TABLE"),
             orders_table=req("ORDERS_TABLE"),
             idempotency_table=req("IDEMPOTENCY_TABLE"),
             payments_queue=req("PAYMENTS_QUEUE"),

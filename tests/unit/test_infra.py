@@ -23,6 +23,7 @@ NAMED_BY_ENV = {
     "CATALOG_TABLE": "CatalogTable",
     "LISTINGS_TABLE": "ListingsTable",
     "SEARCH_TABLE": "SearchTable",
+    "COUPONS_TABLE": "CouponsTable",
     "ORDERS_TABLE": "OrdersTable",
     "IDEMPOTENCY_TABLE": "IdempotencyTable",
     "UPLOADS_BUCKET": "UploadsBucket",
