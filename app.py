@@ -18,6 +18,7 @@ from chalicelib.blueprints import (
     coupons,
     creator,
     me,
+    memberships,
     moderation,
     system,
 )
@@ -35,7 +36,7 @@ app.register_middleware(ConvertToMiddleware(metrics.log_metrics), "all")
 app.register_middleware(envelope_middleware, "http")
 
 for blueprint in (system.bp, auth.bp, me.bp, admin.bp, creator.bp, catalog.bp, moderation.bp,
-                  commerce.bp, coupons.bp):
+                  commerce.bp, coupons.bp, memberships.bp):
     app.register_blueprint(blueprint)
 
 if settings().local_mode:

@@ -52,6 +52,7 @@ class Settings:
     listings_table: str
     search_table: str
     coupons_table: str
+    memberships_table: str
     orders_table: str
     idempotency_table: str
     payments_queue: str
@@ -116,6 +117,7 @@ class Settings:
             listings_table=req("LISTINGS_TABLE"),
             search_table=req("SEARCH_TABLE"),
             coupons_table=req("COUPONS_TABLE"),
+            memberships_table=req("MEMBERSHIPS_TABLE"),
             orders_table=req("ORDERS_TABLE"),
             idempotency_table=req("IDEMPOTENCY_TABLE"),
             payments_queue=req("PAYMENTS_QUEUE"),

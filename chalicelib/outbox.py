@@ -33,7 +33,10 @@ class DomainEvent(msgspec.Struct, forbid_unknown_fields=True):
 
 # event type -> "module:function" of each subscriber, called with the DomainEvent.
 SUBSCRIBERS: dict[str, tuple[str, ...]] = {
-    "order.paid": ("chalicelib.catalog.sales:count_sale",),
+    "order.paid": ("chalicelib.catalog.sales:count_sale",
+                   "chalicelib.coupons.redemptions:on_paid"),
+    "order.ended": ("chalicelib.coupons.redemptions:on_ended",),
+    "order.refunded": (),
 }
 
 _models: dict[tuple[str, str], Any] = {}
@@ -109,7 +112,7 @@ def pending(table_setting: str, older_than: float | None = None) -> list[Any]:
 
 
 # The tables whose contexts write domain events.
-TABLES = ("orders_table",)
+TABLES = ("orders_table", "memberships_table")
 
 
 def relay(now: float | None = None, everything: bool = False) -> int:

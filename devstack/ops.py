@@ -6,6 +6,7 @@ stage with the caller's AWS credentials.
     python -m devstack.ops migrate [--dry-run]           # make migrate [DRY_RUN=1]
     python -m devstack.ops admin EMAIL                   # first admin (password asked)
     python -m devstack.ops seed-categories               # the starting category tree
+    python -m devstack.ops sync-plans                    # plans (seeded if missing) to Stripe
 
 `reconcile` runs what the 15-minute schedule runs; `--ahead` pretends the clock is that many
 minutes later, so a local order can be reconciled without waiting 35 minutes. `dlq` lists a
@@ -99,6 +100,7 @@ def main(argv: list[str]) -> int:
     first = jobs.add_parser("admin")
     first.add_argument("email")
     jobs.add_parser("seed-categories")
+    jobs.add_parser("sync-plans")
     args = parser.parse_args(argv)
     _environment()
     if args.job == "reconcile":
@@ -116,6 +118,11 @@ def main(argv: list[str]) -> int:
 
         seed_categories()
         print("categories seeded")
+    elif args.job == "sync-plans":
+        from chalicelib.memberships import plans
+
+        made = plans.seed(with_stripe=True)
+        print(f"plans synced to Stripe (seeded: {', '.join(made) or 'none'})")
     elif args.job == "migrate":
         from chalicelib import migrations
 

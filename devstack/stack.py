@@ -92,6 +92,9 @@ def seed_demo(admin_id: str) -> list[Account]:
         users.append(user)
     seed_categories()
     seed_demo_catalog(users[0].user_id, users[0].display_name, admin_id)
+    from chalicelib.memberships import plans
+
+    plans.seed(with_stripe=False)  # 会员 and 高级会员
     return accounts
 
 

@@ -11,6 +11,7 @@ from chalicelib.payments.schemas import (
     CheckoutOut,
     DownloadOut,
     LibraryList,
+    LibraryQuery,
     OrderEnvelope,
     OrderList,
     Quote,
@@ -41,7 +42,7 @@ def _items(ctx: Ctx) -> list[str]:
 def quote(ctx: Ctx) -> Quote:
     b = ctx.body
     return checkout.price(ctx.user_id, _items(ctx), b.plan_id, b.coupon_code,
-                          b.points_to_redeem)[0]
+                          b.points_to_redeem).quote
 
 
 @api.route("/checkout", "POST", role=USER, tags=("checkout",), body=CheckoutIn, status=201,
@@ -50,7 +51,7 @@ def quote(ctx: Ctx) -> Quote:
 def create_checkout(ctx: Ctx):
     b = ctx.body
     return checkout.checkout(ctx.user_id, None, _items(ctx), b.plan_id, b.coupon_code,
-                             b.points_to_redeem)
+                             b.points_to_redeem, b.interval, b.currency)
 
 
 @api.route("/webhooks/stripe", "POST", role=ANYONE, tags=("webhooks",), status=200,
@@ -72,10 +73,12 @@ def my_order(ctx: Ctx, order_id: str) -> OrderEnvelope:
     return OrderEnvelope(order=orders.mine(ctx.user_id, order_id))
 
 
-@api.route("/me/library", "GET", role=USER, tags=("library",), query=PageQuery,
-           response=LibraryList, summary="Resources you may download")
+@api.route("/me/library", "GET", role=USER, tags=("library",), query=LibraryQuery,
+           response=LibraryList,
+           summary="Resources you may download (bought and free; or your membership's)")
 def my_library(ctx: Ctx) -> LibraryList:
-    return library.library(ctx.user_id, ctx.query.limit, ctx.query.cursor)
+    q = ctx.query
+    return library.library(ctx.user_id, q.limit, q.cursor, q.source)
 
 
 @api.route("/me/library/{resource_id}/download", "POST", role=USER, tags=("library",),

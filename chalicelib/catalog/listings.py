@@ -10,6 +10,8 @@ from chalicelib.catalog.store import ListingCard, ResourceRecord
 from chalicelib.search.text import normalise
 
 ALL = store.ALL_LISTING
+# The members-only resources: what a membership opens (a member's library lists them).
+MEMBERS = store.listing_key("members", "all")
 _INDEX = {"newest": "newest", "popular": "popular", "rating": "rating"}
 
 
@@ -22,6 +24,8 @@ def listing_keys(resource: ResourceRecord) -> list[str]:
     keys = [ALL, creator_listing(resource.creator_id)]
     keys += [category_listing(slug) for slug in resource.category_path]
     keys += sorted({tag_key(t) for t in resource.tags if normalise(t).strip()})
+    if resource.members_only:
+        keys.append(MEMBERS)
     return keys
 
 

@@ -63,6 +63,11 @@ def catalog(category: str | None, tag: str | None, sort: str, limit: int,
     return listings.page(listing, sort, limit, cursor_text, media_url)
 
 
+def members_catalog(limit: int, cursor_text: str | None) -> CardList:
+    """The published members-only resources, newest first. One Query."""
+    return listings.page(listings.MEMBERS, "newest", limit, cursor_text, media_url)
+
+
 def creator_page(creator_id: str, limit: int, cursor_text: str | None) -> CreatorProfile:
     """A creator's public page: name and published resources, newest first."""
     from chalicelib.accounts import profiles as accounts
@@ -129,6 +134,7 @@ class Delivery(NamedTuple):
 
     file: FileRef | None
     download_cap: int | None
+    members_only: bool
 
 
 def resources_read(resource_ids: list[str]) -> db.Read:
@@ -156,7 +162,8 @@ def delivery_in(items: list[dict]) -> Delivery | None:
     file = FileRef(key=live.key, filename=live.filename, version=int(live.version),
                    version_id=live.version_id) if live is not None else None
     cap = r.download_cap
-    return Delivery(file=file, download_cap=int(cap) if cap is not None else None)
+    return Delivery(file=file, download_cap=int(cap) if cap is not None else None,
+                    members_only=bool(r.members_only) and r.status == "published")
 
 
 def cards(resource_ids: list[str]) -> dict[str, ResourceCard]:

@@ -148,7 +148,7 @@ def redemptions(code: str, limit: int, cursor_text: str | None) -> RedemptionLis
 def terms_for(record: CouponRecord | None, currency: str, now_iso: str) -> CouponTerms:
     """The engine's terms of a coupon for an order in `currency` at `now_iso`, refusing one
     that is unknown, inactive, outside its window, used up, or has no amount in `currency`.
-    (Per-buyer limits and first purchases are checked where the reservation is written.)"""
+    (Per-buyer limits and first purchases: coupons.public, which checkout uses.)"""
     if record is None or not record.active:
         raise CouponInvalid()
     if record.valid_from and now_iso < record.valid_from:
@@ -156,7 +156,7 @@ def terms_for(record: CouponRecord | None, currency: str, now_iso: str) -> Coupo
     if record.valid_until and now_iso >= record.valid_until:
         raise CouponInvalid("The coupon has expired.", code="coupon_expired")
     if record.max_redemptions is not None and \
-            int(record.redeemed) + int(record.reserved) >= int(record.max_redemptions):
+            int(record.claimed or 0) >= int(record.max_redemptions):
         raise CouponInvalid("The coupon has been used up.", code="coupon_exhausted")
     amount_off = _per_currency(record.amounts_off).get(currency, 0)
     if record.kind == "fixed" and not amount_off:

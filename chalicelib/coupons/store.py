@@ -1,6 +1,11 @@
 """Storage of coupons (PynamoDB), the coupons table: COUPON#<code>/META (the coupon and its
 counters), COUPON#<code>/USER#<user> (one buyer's uses), COUPON#<code>/RED#<order> (a
-redemption). `by_created` (gsi1, COUPONS / <created>#<code>) lists them for admins."""
+redemption), BUYER#<user>/FIRST (the buyer's first paid order, for first-purchase coupons).
+`by_created` (gsi1, COUPONS / <created>#<code>) lists them for admins.
+
+`claimed` = reserved + redeemed, kept as its own counter because a DynamoDB condition can
+compare two attributes but cannot add them: a reservation's condition is
+`claimed < max_redemptions`."""
 from __future__ import annotations
 
 from typing import Any, cast
@@ -44,6 +49,7 @@ class CouponRecord(Model):
     active = BooleanAttribute(default=True)
     redeemed = NumberAttribute(default=0)
     reserved = NumberAttribute(default=0)
+    claimed = NumberAttribute(default=0)
     created_by = UnicodeAttribute()
     created_at = UnicodeAttribute()
     gsi1pk = UnicodeAttribute(default=ALL)
@@ -73,6 +79,37 @@ class Redemption(Model):
 
 
 PREFIX_REDEMPTION = "RED#"
+
+
+class CouponUse(Model):
+    """How many orders of one buyer hold the coupon (reserved or redeemed)."""
+
+    Meta = table_meta("coupons_table")
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    uses = NumberAttribute(default=0)
+
+    @staticmethod
+    def sort_key(user_id: str) -> str:
+        return f"USER#{user_id}"
+
+
+class Buyer(Model):
+    """BUYER#<user>/FIRST: written when the buyer's first order is paid."""
+
+    Meta = table_meta("coupons_table")
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="FIRST")
+    order_id = UnicodeAttribute()
+    paid_at = UnicodeAttribute()
+
+    @staticmethod
+    def key(user_id: str) -> str:
+        return f"BUYER#{user_id}"
+
+
+def raw_key(pk: str, sk: str) -> dict:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
 def new_coupon(code: str, **fields: Any) -> CouponRecord:

@@ -1,11 +1,14 @@
 """Pricing and checkout. A quote stores nothing; a checkout stores a pending order with its
 price snapshot and opens a Stripe Checkout Session for it, or grants free resources at once.
-Reads: one BatchGetItem for the buyer's email, the resources (the catalog's offers) and the
-buyer's entitlements together, each context handing over its part as a `db.Read`."""
+Reads: one BatchGetItem for the buyer's email, the resources (the catalog's offers), the
+buyer's entitlements and the coupon together, each context handing over its part as a
+`db.Read`; writes: one transaction of the order with its coupon reservation."""
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from chalicelib import db
@@ -14,7 +17,9 @@ from chalicelib.catalog import public
 from chalicelib.catalog.public import Offer
 from chalicelib.catalog.schemas import Currency, Money
 from chalicelib.config import settings
+from chalicelib.coupons import public as coupons
 from chalicelib.errors import Conflict, NotFound, ProviderUnavailable, Refused
+from chalicelib.memberships import public as memberships
 from chalicelib.observability import logger
 from chalicelib.payments import processing
 from chalicelib.payments.schemas import CheckoutOut, Quote, QuoteLine
@@ -32,6 +37,11 @@ class AlreadyOwned(Conflict):
     message = "You already have access to this resource."
 
 
+class IncludedInMembership(Conflict):
+    code = "included_in_membership"
+    message = "Your membership already gives you this resource."
+
+
 class MixedCurrencies(Refused):
     code = "mixed_currencies"
     message = "All items of one order must be in the same currency."
@@ -43,41 +53,63 @@ class PaymentProviderError(ProviderUnavailable):
     message = "The payment provider is unavailable; nothing was charged. Try again."
 
 
-def _load(user_id: str, resource_ids: list[str]) -> tuple[list[Offer], set[str], str | None]:
-    """The resources' offers, which of them the user owns, and the user's email (for the
-    Stripe session and the receipt): one BatchGetItem over three tables."""
-    users, resources, owned = db.batch_read(
-        profiles.email_read(user_id), public.resources_read(resource_ids),
-        Entitlement.read(user_id, resource_ids, status_only=True))
+@dataclass
+class Priced:
+    """A would-be order as checkout prices it: the quote, the offers, the buyer's email,
+    and the coupon as the coupons context found it (None without one)."""
+
+    quote: Quote
+    offers: list[Offer]
+    email: str | None
+    coupon: coupons.Found | None
+
+
+def price(user_id: str, resource_ids: list[str], plan_id: str | None, coupon_code: str | None,
+          points: int) -> Priced:
+    """The price breakdown of a would-be order, refusing what cannot be bought. One
+    BatchGetItem: the buyer's email, the resources (the catalog's offers), the buyer's
+    entitlements and, with a coupon, the coupon with the buyer's uses of it."""
+    if plan_id:
+        raise Refused("A membership is priced by its plan (GET /membership/plans); only "
+                      "resources are quoted.", code="plan_not_quoted")
+    if not resource_ids:
+        raise Refused("Name the resources to buy, or a plan to subscribe to.",
+                      code="items_required")
+    reads = [profiles.email_read(user_id), public.resources_read(resource_ids),
+             Entitlement.read(user_id, resource_ids, status_only=True),
+             memberships.read(user_id)]
+    if coupon_code:
+        reads.append(coupons.read(coupon_code, user_id))
+    users, resources, owned, membership, *coupon_items = db.batch_read(*reads)
     by_id = public.offers_in(resources)
     missing = [r for r in resource_ids if r not in by_id or by_id[r].status != "published"]
     if missing:
         raise NotFound("Some resources are not on sale.", code="resource_not_found",
                        details={"resource_ids": missing})
-    return [by_id[r] for r in resource_ids], Entitlement.active_in(owned), \
-        profiles.email_in(users)
-
-
-def price(user_id: str, resource_ids: list[str], plan_id: str | None, coupon_code: str | None,
-          points: int) -> tuple[Quote, list[Offer], str | None]:
-    """The price breakdown of a would-be order, refusing what cannot be bought."""
-    if plan_id:
-        raise NotFound("No such membership plan.", code="plan_not_found")
-    if coupon_code:
-        raise Refused("The coupon is not valid.", code="coupon_invalid")
-    resources, owned, email = _load(user_id, resource_ids)
-    already = [r.id for r in resources if r.id in owned]
+    offers = [by_id[r] for r in resource_ids]
+    active = Entitlement.active_in(owned)
+    already = [r.id for r in offers if r.id in active]
     if already:
         raise AlreadyOwned(details={"resource_ids": already})
-    currencies = {r.currency for r in resources}
+    currencies = {r.currency for r in offers}
     if len(currencies) > 1:
         raise MixedCurrencies(details={"currencies": sorted(currencies)})
-    # No membership, coupon or points ledger yet: no member discount, and a points balance
-    # of 0, so any points asked for are refused by the engine (insufficient_points).
-    priced = engine.price(currencies.pop(), [
-        engine.Item(r.id, r.price_amount, r.category_path, r.creator_id) for r in resources],
-        points=points, points_balance=0)
-    return quote_of(priced, resources), resources, email
+    currency = currencies.pop()
+    now = db.now_iso()
+    member = memberships.benefits_in(membership, now)
+    included = [r.id for r in offers if r.members_only and member.level >= 1]
+    if included:
+        raise IncludedInMembership(details={"resource_ids": included})
+    found = coupons.found_in(coupon_items[0], coupon_code, user_id) \
+        if coupon_code and coupon_items else None
+    terms = coupons.terms(found, currency, now) if found else None
+    # No points ledger yet: a points balance of 0, so any points asked for are refused by
+    # the engine (insufficient_points).
+    priced = engine.price(currency, [
+        engine.Item(r.id, r.price_amount, r.category_path, r.creator_id) for r in offers],
+        member_percent=member.discount_percent, coupon=terms, points=points,
+        points_balance=0)
+    return Priced(quote_of(priced, offers), offers, profiles.email_in(users), found)
 
 
 def quote_of(priced: engine.Priced, offers: list[Offer]) -> Quote:
@@ -132,6 +164,7 @@ def new_order(order_id: str, user_id: str, email: str | None, quote: Quote,
     now = db.now_iso()
     return OrderRecord(
         pk=OrderRecord.key(order_id), order_id=order_id, user_id=user_id, email=email,
+        coupon_code=quote.coupon_code, points_used=quote.points_used,
         currency=quote.total.currency, subtotal=quote.subtotal.amount,
         discount=quote.discount.amount, total=quote.total.amount,
         lines=[Line(resource_id=r.id, title=r.title, creator_id=r.creator_id,
@@ -187,18 +220,48 @@ def _release_basket(claim: OpenCheckout) -> None:
         logger.warning("open-checkout claim not released", extra={"order_id": claim.order_id})
 
 
+def _reserve(priced: Priced, order: OrderRecord) -> Callable[[Any], int]:
+    """What the order's transaction holds for it besides the order: its coupon."""
+    def add(tx: Any) -> int:
+        if priced.coupon is None:
+            return 0
+        return coupons.add_reservation(tx, priced.coupon, order.order_id,
+                                       priced.quote.coupon_discount.amount, order.currency,
+                                       order.created_at)
+    return add
+
+
+def _refused(exc: Exception) -> Exception | None:
+    """Why the order's transaction was refused, when the coupon or the points were: the
+    reservation's items follow the order's put (position 1)."""
+    return coupons.refusal(db.cancellation_codes(exc), 1)
+
+
 def checkout(user_id: str, email: str | None, resource_ids: list[str], plan_id: str | None,
-             coupon_code: str | None, points: int) -> CheckoutOut:
-    """Open a Stripe Checkout Session for a new pending order, or grant free items at once.
-    `email` overrides the account's (None: the account's, read with the resources)."""
+             coupon_code: str | None, points: int, interval: str | None = None,
+             currency: str | None = None) -> CheckoutOut:
+    """Open a Stripe Checkout Session for a new pending order, or grant free items at once;
+    or, with `plan_id`, one in subscription mode for a membership.
+    `email` overrides the account's (None: the account's, read with the resources). The
+    coupon is reserved, and the points held, in the order's one transaction."""
+    from pynamodb.exceptions import TransactWriteError
+
     from chalicelib.payments import orders
 
-    quote, resources, account_email = price(user_id, resource_ids, plan_id, coupon_code, points)
-    email = email or account_email
+    if plan_id:
+        return _subscribe(user_id, email, resource_ids, plan_id, coupon_code, points,
+                          interval, currency)
+
+    priced = price(user_id, resource_ids, plan_id, coupon_code, points)
+    quote = priced.quote
     order_id = uuid.uuid4().hex
-    order = new_order(order_id, user_id, email, quote, resources)
+    order = new_order(order_id, user_id, email or priced.email, quote, priced.offers)
+    reserve = _reserve(priced, order)
     if quote.total.amount == 0:
-        processing.grant_free(order)
+        try:
+            processing.grant_free(order, reserve)
+        except TransactWriteError as exc:
+            raise _refused(exc) or exc from None
         # The order as the grant's transaction stored it.
         return CheckoutOut(order=orders.order_out(order),
                            checkout_url=None, checkout_session_id=None)
@@ -217,11 +280,48 @@ def checkout(user_id: str, email: str | None, resource_ids: list[str], plan_id: 
         _release_basket(claim)
         raise PaymentProviderError() from exc
     order.session_id, order.checkout_url = session.id, session.url
-    # The only write: if it fails, the session is orphaned and simply expires unpaid.
-    with db.transaction() as tx:
-        tx.save(order, condition=OrderRecord.pk.does_not_exist())
-        for line in OrderLine.of(order):
-            tx.save(line)
+    # The only write: if it fails, the session is orphaned and expires unpaid; when the
+    # coupon or the points were refused it is expired now, so it cannot be paid.
+    try:
+        with db.transaction() as tx:
+            tx.save(order, condition=OrderRecord.pk.does_not_exist())
+            reserve(tx)
+            for line in OrderLine.of(order):
+                tx.save(line)
+    except TransactWriteError as exc:
+        refused = _refused(exc)
+        if refused is None:
+            raise
+        _release_basket(claim)
+        _expire_quietly(session.id)
+        raise refused from None
     order.version = 1
     return CheckoutOut(order=orders.order_out(order), checkout_url=session.url,
                        checkout_session_id=session.id)
+
+
+def _expire_quietly(session_id: str) -> None:
+    from chalicelib.payments import gateway
+
+    try:
+        gateway.expire_session(session_id)
+    except gateway.stripe_errors():
+        # It expires by itself within the half hour; no order of ours can be paid by it.
+        logger.exception("refused checkout's session not expired",
+                         extra={"session_id": session_id})
+
+
+def _subscribe(user_id: str, email: str | None, resource_ids: list[str], plan_id: str,
+               coupon_code: str | None, points: int, interval: str | None,
+               currency: str | None) -> CheckoutOut:
+    from chalicelib.memberships import billing
+
+    if resource_ids or coupon_code or points:
+        raise Refused("A membership is bought on its own, without items, coupon or points.",
+                      code="subscription_alone")
+    if interval is None:
+        raise Refused("Say which interval: month or year.", code="interval_required")
+    session_id, url = billing.subscribe(user_id, email or profiles.get_user(user_id).email,
+                                        plan_id, interval, currency)
+    return CheckoutOut(order=None, checkout_url=url, checkout_session_id=session_id,
+                       mode="subscription")

@@ -1,58 +1,12 @@
-"""The one way to Stripe: a StripeClient (`v1` namespace), imported on first use so the API
-function's cold start does not pay for the SDK. Locally it points at the Stripe stand-in
-(STRIPE_API_BASE); in production only the key and the base address differ."""
+"""The payments context's calls to Stripe (sessions, payment intents, refunds), through the
+process's one client (chalicelib.stripe_client), which loads the SDK on first use."""
 from __future__ import annotations
 
-import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from chalicelib.config import ConfigError, settings
+from chalicelib.stripe_client import client, forget, is_refusal, stripe_errors, user_message
 
-if TYPE_CHECKING:
-    from stripe._base_address import BaseAddresses
-
-_lock = threading.Lock()
-_client: Any = None
-
-
-def client() -> Any:
-    global _client
-    if _client is None:
-        with _lock:
-            if _client is None:
-                import stripe
-
-                cfg = settings()
-                key = cfg.stripe_secret_key
-                if not key:
-                    from chalicelib import vault
-
-                    key = vault.load().get("stripe_secret_key")
-                if not key:
-                    raise ConfigError("no Stripe secret key (STRIPE_SECRET_KEY or the vault)")
-                addresses: BaseAddresses | None = \
-                    {"api": cfg.stripe_api_base} if cfg.stripe_api_base else None
-                _client = stripe.StripeClient(key, base_addresses=addresses,
-                                              max_network_retries=2)
-    return _client
-
-
-def stripe_errors() -> tuple[type[Exception], ...]:
-    import stripe
-
-    return (stripe.StripeError,)
-
-
-def is_refusal(exc: Exception) -> bool:
-    """Whether Stripe answered and said no (a request it will refuse again), rather than
-    failing or not answering."""
-    import stripe
-
-    return isinstance(exc, (stripe.InvalidRequestError, stripe.CardError))
-
-
-def user_message(exc: Exception) -> str:
-    return str(getattr(exc, "user_message", None) or exc)[:300]
+__all__ = ["client", "forget", "is_refusal", "stripe_errors", "user_message"]
 
 
 def create_checkout_session(params: dict, idempotency_key: str) -> Any:
@@ -64,6 +18,10 @@ def retrieve_session(session_id: str) -> Any:
     return client().v1.checkout.sessions.retrieve(session_id)
 
 
+def expire_session(session_id: str) -> Any:
+    return client().v1.checkout.sessions.expire(session_id)
+
+
 def retrieve_payment_intent(payment_intent_id: str) -> Any:
     return client().v1.payment_intents.retrieve(payment_intent_id)
 
@@ -71,7 +29,3 @@ def retrieve_payment_intent(payment_intent_id: str) -> Any:
 def create_refund(params: dict, idempotency_key: str) -> Any:
     return client().v1.refunds.create(params=params, options={"idempotency_key": idempotency_key})
 
-
-def forget() -> None:
-    global _client
-    _client = None

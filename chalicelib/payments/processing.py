@@ -6,6 +6,7 @@ the order, its lines, the entitlements, the ledger entries and the payment link 
 DynamoDB transaction, under the order's version."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
@@ -150,6 +151,38 @@ def _note_duplicates(o: OrderRecord, changes: dict[str, Any], skip: set[str]) ->
                    duplicate_refund_due=duplicate_share(o, int(paid), known | skip))
 
 
+def _paid_event(o: OrderRecord, now: str) -> Any:
+    return outbox.record("orders_table", "order.paid", {
+        "order_id": o.order_id, "user_id": o.user_id, "currency": o.currency,
+        "amount": int(o.amount_paid or 0), "total": int(o.total),
+        "coupon_code": o.coupon_code, "points_used": int(o.points_used or 0),
+        "resource_ids": [line.resource_id for line in o.lines],
+        "lines": [{"resource_id": line.resource_id, "creator_id": line.creator_id,
+                   "unit_amount": int(line.unit_amount)} for line in o.lines]}, now)
+
+
+def _events(o: OrderRecord, changes: dict[str, Any], status: str, now: str) -> list[Any]:
+    """The domain events a change of `o` reports, written in its transaction: never lost,
+    never twice. `order.ended` when it ends unpaid (its coupon and points are released),
+    `order.refunded` with the refunded total so far (subscribers work from totals, so a
+    redelivery or an out-of-order one changes nothing)."""
+    events = []
+    if "paid_at" in changes:
+        events.append(_paid_event(o, now))
+    if status in (OrderStatus.EXPIRED, OrderStatus.FAILED) and \
+            ("expired_at" in changes or "failed_at" in changes):
+        events.append(outbox.record("orders_table", "order.ended", {
+            "order_id": o.order_id, "user_id": o.user_id, "status": status,
+            "coupon_code": o.coupon_code, "points_used": int(o.points_used or 0)}, now))
+    if "amount_refunded" in changes:
+        events.append(outbox.record("orders_table", "order.refunded", {
+            "order_id": o.order_id, "user_id": o.user_id, "currency": o.currency,
+            "amount_paid": int(o.amount_paid or 0),
+            "amount_refunded": int(o.amount_refunded), "points_used": int(o.points_used or 0),
+            "resource_ids": [line.resource_id for line in o.lines]}, now))
+    return events
+
+
 def _commit(o: OrderRecord, changes: dict[str, Any], ledger: list[LedgerEntry],
             previous_access: str, now: str, skip: set[str]) -> str:
     """Write the merged order with everything that follows from it, in one transaction.
@@ -185,15 +218,7 @@ def _commit(o: OrderRecord, changes: dict[str, Any], ledger: list[LedgerEntry],
                             | (Entitlement.status == Access.REVOKED))
             for entry in ledger:
                 tx.save(entry, condition=LedgerEntry.sk.does_not_exist())
-            if "paid_at" in changes:
-                # Reported with the payment, in its transaction: never lost, never twice.
-                events.append(outbox.record("orders_table", "order.paid", {
-                    "order_id": o.order_id, "user_id": o.user_id, "currency": o.currency,
-                    "amount": int(o.amount_paid or 0),
-                    "resource_ids": [line.resource_id for line in o.lines],
-                    "lines": [{"resource_id": line.resource_id, "creator_id": line.creator_id,
-                               "unit_amount": int(line.unit_amount)} for line in o.lines]},
-                    now))
+            events += _events(o, changes, status, now)
             for item in events:
                 tx.save(item)
             if changes.get("payment_intent"):
@@ -330,22 +355,34 @@ def _money(amount: int, currency: str) -> str:
     return f"{amount / 100:.2f} {currency.upper()}"
 
 
-def grant_free(order: OrderRecord) -> None:
-    """A zero-total order: paid at once, access granted, no payment provider involved."""
+def grant_free(order: OrderRecord, reserve: Callable[[Any], int] | None = None) -> None:
+    """A zero-total order: paid at once, access granted, no payment provider involved.
+    `reserve` adds the order's coupon and points to the transaction, right after the
+    order (it returns how many items it added)."""
     now = db.now_iso()
     order.status, order.paid_at, order.amount_paid = OrderStatus.PAID, now, 0
     order.gsi3pk = OrderRecord.status_key(OrderStatus.PAID)
+    event = _paid_event(order, now)
     with db.transaction() as tx:
         tx.save(order, condition=OrderRecord.pk.does_not_exist())
+        if reserve is not None:
+            reserve(tx)
         for line in OrderLine.of(order):
             tx.save(line)
         for ent in entitlements(order, Access.ACTIVE, now, "free"):
             tx.save(ent, condition=Entitlement.sk.does_not_exist()
                     | (Entitlement.status == Access.REVOKED))
+        tx.save(event)
+    outbox.publish([event])
 
 
 def process_event(event: dict) -> dict:
-    """Apply one Stripe event. Unknown orders and uninteresting events are acknowledged."""
+    """Apply one Stripe event. Unknown orders and uninteresting events are acknowledged;
+    subscription events are the memberships context's."""
+    from chalicelib.memberships import billing
+
+    if billing.handles(event):
+        return billing.apply_event(event)
     order_id, facts = stripe_facts.from_event(event)
     if not order_id:
         logger.info("event ignored", extra={"event_id": event.get("id"),

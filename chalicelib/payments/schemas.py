@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from msgspec import Meta, Struct, field
 
 from chalicelib.accounts.schemas import Cursor, Input, Limit
-from chalicelib.catalog.schemas import Money, ResourceCard
+from chalicelib.catalog.schemas import Currency, Money, ResourceCard
 from chalicelib.payments.states import Access, OrderStatus
 
 ResourceId = Annotated[str, Meta(min_length=1, max_length=64)]
@@ -25,9 +25,14 @@ class ItemRef(Input):
 
 
 class CheckoutIn(Input):
-    items: Annotated[list[ItemRef], Meta(min_length=1, max_length=20,
-                                         extra_json_schema={"uniqueItems": True})]
+    """Resources to buy (`items`), or a membership plan to subscribe to (`plan_id` with its
+    `interval` and, when the plan is priced in several, `currency`)."""
+
+    items: Annotated[list[ItemRef], Meta(max_length=20,
+                                         extra_json_schema={"uniqueItems": True})] = []
     plan_id: Annotated[str, Meta(max_length=64)] | None = None
+    interval: Literal["month", "year"] | None = None
+    currency: Currency | None = None
     coupon_code: Annotated[str, Meta(max_length=40)] | None = None
     points_to_redeem: Annotated[int, Meta(ge=0, le=10_000_000)] = 0
 
@@ -100,9 +105,13 @@ class OrderEnvelope(Struct):
 
 
 class CheckoutOut(Struct):
-    order: OrderOut
+    """The order and its Stripe Checkout Session; a subscription (`mode`: subscription) has
+    no order: the membership arrives with Stripe's events."""
+
+    order: OrderOut | None
     checkout_url: str | None
     checkout_session_id: str | None
+    mode: Literal["payment", "subscription"] = "payment"
 
 
 class OrderList(Struct):
@@ -149,11 +158,17 @@ class SalesList(Struct):
 
 class LibraryItem(Struct):
     resource: ResourceCard
-    source: str
+    source: str  # purchase, free, or membership
     status: Access
-    order_id: str
+    order_id: str | None
     granted_at: str
     downloads: int
+
+
+class LibraryQuery(Struct):
+    limit: Limit = 20
+    cursor: Cursor | None = None
+    source: Literal["purchases", "membership"] = "purchases"
 
 
 class LibraryList(Struct):

@@ -80,6 +80,10 @@ class OrderRecord(Model):
     dispute_id = UnicodeAttribute(null=True)
     dispute_status = UnicodeAttribute(null=True)  # open, won, lost
     flag = UnicodeAttribute(null=True)
+    # The coupon reserved with the order and the points held for it (released or consumed
+    # by the coupons and points contexts, from this order's events).
+    coupon_code = UnicodeAttribute(null=True)
+    points_used = NumberAttribute(default=0)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     version = VersionAttribute()

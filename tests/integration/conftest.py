@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import PDF_BYTES, Api, drain, post_form
+from tests.support import PDF_BYTES, Api, drain, post_form, publish, take_webhooks
 
 
 @pytest.fixture
@@ -108,3 +108,45 @@ def publisher(api, catalog, pump):
 
     publish.approve_all = approve_all
     return publish
+
+
+@pytest.fixture
+def shop(api, creator, admin, pump, stripe):
+    """A published paid resource, a buyer, and helpers to buy it."""
+    _, creator_pair = creator
+    admin_token = admin[1]["access_token"]
+    resource = publish(api, pump, creator_pair["access_token"], admin_token)
+    buyer, buyer_pair = api.user_session()
+
+    class Shop:
+        pass
+
+    s = Shop()
+    s.resource, s.buyer, s.admin_token = resource, buyer, admin_token
+    s.token = buyer_pair["access_token"]
+    s.creator_token = creator_pair["access_token"]
+
+    def checkout(items=None, token=None):
+        reply = api.post("/checkout", {"items": [{"resource_id": r} for r in
+                                                 (items or [resource["id"]])]},
+                         token=token or s.token)
+        assert reply.status == 201, reply.body
+        return reply.body
+
+    def pay(outcome="succeeded", delayed=False, token=None):
+        made = checkout(token=token)
+        stripe.pay(made["checkout_session_id"], outcome, delayed)
+        return made, take_webhooks(stripe)
+
+    def order(order_id, token=None):
+        return api.get(f"/me/orders/{order_id}", token=token or s.token).body["order"]
+
+    def library(token=None):
+        return [i["resource"]["id"] for i in api.get("/me/library", token=token or s.token)
+                .body["items"]]
+
+    def download(token=None):
+        return api.post(f"/me/library/{resource['id']}/download", token=token or s.token)
+
+    s.checkout, s.pay, s.order, s.library, s.download = checkout, pay, order, library, download
+    return s

@@ -105,6 +105,7 @@ def test_terms_refuse_what_is_inactive_early_late_used_up_or_in_another_currency
             service.terms_for(record, currency, now)
         assert refused.value.code == code
     percent.update(actions=[store.CouponRecord.reserved.set(3),
-                            store.CouponRecord.redeemed.set(2)])
+                            store.CouponRecord.redeemed.set(2),
+                            store.CouponRecord.claimed.set(5)])
     with pytest.raises(service.CouponInvalid, match="used up"):
         service.terms_for(store.get("SPRING20"), "cny", "2026-07-01T00:00:00Z")
