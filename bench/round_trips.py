@@ -335,6 +335,33 @@ def run(h: Harness, verbose: bool = True) -> dict[str, Any]:
                 lambda: checkout(tokens[1]), warm=lambda: checkout(tokens[0]),
                 notes="a new buyer each time")
 
+        # With a coupon: it is read in the same BatchGetItem and reserved in the same
+        # transaction as the order.
+        from chalicelib.coupons import service as coupons
+        from chalicelib.coupons.schemas import CouponIn
+
+        coupons.create(h.admin_id, CouponIn(code=f"BENCH-{uuid.uuid4().hex[:8]}",
+                                            kind="percent", percent_off=10))
+        code = coupons.list_all(1, None).items[0].code
+        coupon_tokens = [_new_buyer(), _new_buyer()]
+
+        def coupon_checkout(token: str) -> Recording:
+            return http("POST", "/checkout", token,
+                        {"items": [{"resource_id": h.paid_resource_id}], "coupon_code": code},
+                        expect=201)
+
+        measure("POST /checkout (with a coupon)",
+                [session, slot("BatchGetItem", 1),
+                 slot("PutItem", 1, "1 PutItem (open-checkout claim)"),
+                 slot("TransactWriteItems", 1, "1 TransactWriteItems (order + reservation)"),
+                 slot("POST /v1/checkout/sessions", 1, "1 Stripe call")],
+                lambda: coupon_checkout(coupon_tokens[1]),
+                warm=lambda: coupon_checkout(coupon_tokens[0]),
+                notes="a new buyer each time; the coupon's counters, redemption and the "
+                      "buyer's uses are in the order's transaction")
+        measure("GET /me/membership", [session, slot("GetItem", 1, "1 GetItem")],
+                lambda: http("GET", "/me/membership", h.token))
+
         # Both sessions paid at the stand-in: its signed checkout.session.completed events
         # are what Stripe would deliver.
         for order in made:
@@ -370,7 +397,11 @@ def run(h: Harness, verbose: bool = True) -> dict[str, Any]:
                        slot("PutItem", 1, "1 PutItem (idempotency: in progress)"),
                        slot("UpdateItem", 1, "1 UpdateItem (idempotency: result)"),
                        slot("GetItem", 1, "1 GetItem (the order, read)"),
-                       slot("ses:SendEmail", 1, "1 SES SendEmail (receipt)")],
+                       slot("ses:SendEmail", 1, "1 SES SendEmail (receipt)"),
+                       # The transactional outbox: order.paid, written in the transaction,
+                       # sent to the domain-events queue and then deleted from the outbox.
+                       slot("sqs:SendMessageBatch", 1, "1 SQS SendMessageBatch (outbox)"),
+                       slot("BatchWriteItem", 1, "1 BatchWriteItem (outbox sent)")],
                       lambda: payment_event(events[1]), warm=lambda: payment_event(events[0]))
         order_id = made[1]["order"]["id"]
         paid = processing.load(order_id)
