@@ -17,7 +17,8 @@ from devstack.provision import physical_names  # noqa: E402
 
 STAGES = ("dev", "staging", "prod")
 TABLES = ("UsersTable", "AuthTable", "StatsTable", "CatalogTable", "ListingsTable",
-          "SearchTable", "CouponsTable", "OrdersTable", "IdempotencyTable")
+          "SearchTable", "CouponsTable",
+          "PointsTable", "OrdersTable", "IdempotencyTable")
 QUEUES = ("AnalyticsQueue", "UploadEventsQueue", "PaymentsQueue", "DomainEventsQueue")
 
 

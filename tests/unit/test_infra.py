@@ -24,6 +24,7 @@ NAMED_BY_ENV = {
     "LISTINGS_TABLE": "ListingsTable",
     "SEARCH_TABLE": "SearchTable",
     "COUPONS_TABLE": "CouponsTable",
+    "POINTS_TABLE": "PointsTable",
     "ORDERS_TABLE": "OrdersTable",
     "IDEMPOTENCY_TABLE": "IdempotencyTable",
     "UPLOADS_BUCKET": "UploadsBucket",
