@@ -147,8 +147,8 @@ def _commit(state: _State, now: str) -> bool:
     book, moves = state.book, state.book.moves
     try:
         with db.transaction() as tx:
-            for move in moves:
-                entry_sk = EntryRecord.sort_key(now, move.key)
+            for n, move in enumerate(moves):
+                entry_sk = EntryRecord.sort_key(now, move.key, n)
                 tx.save(MarkerRecord(pk=pk, sk=MarkerRecord.sort_key(move.key),
                                      entry_sk=entry_sk, fingerprint=state.fingerprint),
                         condition=MarkerRecord.sk.does_not_exist())
@@ -308,6 +308,7 @@ def order_paid(order_id: str, user_id: str, currency: str | None, amount: int,
                      FactsRecord.currency.set(currency or "unknown"),
                      FactsRecord.amount_paid.set(max(0, amount)),
                      FactsRecord.earned.set(earned), FactsRecord.used.set(max(0, points_used)),
+                     FactsRecord.clawed.set(0), FactsRecord.returned.set(0),
                      FactsRecord.updated_at.set(now)],
             condition=FactsRecord.paid_at.does_not_exist()))
         return state
@@ -424,7 +425,7 @@ def expire_lot(user_id: str, lot_sk: str, now_iso: str, due_again: str) -> int:
             return None
         return state
 
-    return expired if _run(plan, now_iso) else 0
+    return expired if _run(plan, db.now_iso()) else 0
 
 
 def expire_due(now: float | None = None) -> dict[str, int]:

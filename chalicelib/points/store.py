@@ -2,8 +2,8 @@
 
 - `Z#ACCOUNT` the account: balance, available, held, debt, version (every write but a hold
   is conditioned on the version read; a hold ADDs to it, so those writes notice it);
-- `L#<at>#<key>` a ledger entry; `K#<key>` its once-only marker (put, condition absent, in
-  the entry's transaction);
+- `L#<at>#<n>#<key>` a ledger entry (`n`: its place among the entries of one write);
+  `K#<key>` its once-only marker (put, condition absent, in the entry's transaction);
 - `E#<expires_at>#<lot>` a lot, and while it has points left, `gsi1` =
   `LOTS#<day of expiry>` / `<expires_at>#<user>#<lot>` so the expiry run finds it;
 - `H#<order>` a checkout's hold; `F#<order>` the order's points facts (earned, used, paid,
@@ -66,8 +66,9 @@ class EntryRecord(Model):
     at = UnicodeAttribute()
 
     @staticmethod
-    def sort_key(at: str, key: str) -> str:
-        return f"{ENTRY}{at}#{key}"
+    def sort_key(at: str, key: str, n: int = 0) -> str:
+        """`n`: the entry's place among those one write makes (they share `at`)."""
+        return f"{ENTRY}{at}#{n}#{key}"
 
 
 class MarkerRecord(Model):
