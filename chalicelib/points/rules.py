@@ -23,7 +23,7 @@ of `balance - debt`, so the deltas of the ledger always add up to `balance - deb
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -37,6 +37,10 @@ MINOR_PER_MAJOR = 100
 class InsufficientPoints(Refused):
     code = "insufficient_points"
     message = "Not enough points."
+
+
+# (the ledger key of a credit, when it was earned) -> the key of the lot it makes
+LotKey = Callable[[str, str], str]
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,9 @@ class Book:
         rest = points - repaid
         self.account = replace(a, balance=a.balance + rest, available=a.available + rest,
                                debt=a.debt - repaid)
-        if rest:
+        if rest and lot_key in self.lots:
+            self.lots[lot_key] += rest  # the same key again (a replay its marker will stop)
+        elif rest:
             self.lots[lot_key] = rest
             self.new_lots[lot_key] = NewLot(points=rest, earned_at=earned_at,
                                             expires_at=expiry_of(earned_at), reason=reason)
@@ -201,3 +207,36 @@ class Book:
             self.account = replace(a, balance=a.balance - gone, available=a.available - gone)
             self._move("expire", key, -gone, None, None)
         return gone
+
+
+def pay(book: Book, order_id: str, held: int, used: int, earned: int, paid_at: str,
+        lot_key: LotKey) -> None:
+    """An order paid: the `held` points of its hold (0: none, or no longer held) are
+    released and the `used` points spent (what is no longer available becomes debt), then
+    the `earned` points credited."""
+    if held > 0:
+        book.release(held)
+    if used > 0:
+        book.debit(used, "redeem_order", f"redeem_order#{order_id}", allow_debt=True,
+                   order_id=order_id)
+    if earned > 0:
+        key = f"earn_order#{order_id}"
+        book.credit(earned, "earn_order", key, lot_key(key, paid_at), paid_at,
+                    order_id=order_id)
+
+
+def refund(book: Book, order_id: str, earned: int, used: int, paid: int, refunded: int,
+           clawed: int, returned: int, now: str, lot_key: LotKey) -> tuple[int, int]:
+    """`refunded` of `paid` refunded so far, after `clawed` points were taken back and
+    `returned` given back: the used points' share given back first (a new lot, repaying
+    debt first), then the earned points' share taken back (debt where not available). The
+    new totals (clawed, returned)."""
+    claw_to, return_to = refund_targets(earned, used, paid, refunded)
+    if return_to > returned:
+        key = f"return_order#{order_id}#{return_to}"
+        book.credit(return_to - returned, "return_order", key, lot_key(key, now), now,
+                    order_id=order_id)
+    if claw_to > clawed:
+        book.debit(claw_to - clawed, "clawback_order", f"clawback_order#{order_id}#{claw_to}",
+                   allow_debt=True, order_id=order_id)
+    return max(claw_to, clawed), max(return_to, returned)

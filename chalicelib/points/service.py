@@ -291,17 +291,11 @@ def order_paid(order_id: str, user_id: str, currency: str | None, amount: int,
             return None
         hold = store.hold(user_id, order_id)
         state = _load_with_lots(user_id) if points_used > 0 else _load(user_id)
-        book = state.book
+        held = 0
         if hold is not None and hold.status == "held":
-            book.release(int(hold.points))
+            held = int(hold.points)
             state.extras.append(_hold_to("consumed" if points_used else "released", hold, now))
-        if points_used > 0:
-            book.debit(points_used, "redeem_order", f"redeem_order#{order_id}",
-                       allow_debt=True, order_id=order_id)
-        if earned > 0:
-            key = f"earn_order#{order_id}"
-            book.credit(earned, "earn_order", key, _lot_key(key, paid_at), paid_at,
-                        order_id=order_id)
+        rules.pay(state.book, order_id, held, points_used, earned, paid_at, _lot_key)
         state.extras.append(lambda tx: tx.update(
             FactsRecord(pk=store.partition(user_id), sk=FactsRecord.sort_key(order_id)),
             actions=[FactsRecord.order_id.set(order_id), FactsRecord.paid_at.set(paid_at),
@@ -367,17 +361,11 @@ def order_refunded(order_id: str, user_id: str, amount_paid: int, refunded: int)
         if claw_to <= clawed and return_to <= returned:
             return None
         state = _load_with_lots(user_id) if claw_to > clawed else _load(user_id)
-        if return_to > returned:
-            key = f"return_order#{order_id}#{return_to}"
-            state.book.credit(return_to - returned, "return_order", key, _lot_key(key, now), now,
-                              order_id=order_id)
-        if claw_to > clawed:
-            state.book.debit(claw_to - clawed, "clawback_order",
-                             f"clawback_order#{order_id}#{claw_to}", allow_debt=True,
-                             order_id=order_id)
+        claw_to, return_to = rules.refund(state.book, order_id, int(facts.earned),
+                                          int(facts.used), paid, total, clawed, returned, now,
+                                          _lot_key)
         state.extras.append(lambda tx: tx.update(facts, actions=[
-            FactsRecord.clawed.set(max(claw_to, clawed)),
-            FactsRecord.returned.set(max(return_to, returned)),
+            FactsRecord.clawed.set(claw_to), FactsRecord.returned.set(return_to),
             FactsRecord.refunded.set(total), FactsRecord.updated_at.set(now)],
             condition=(FactsRecord.clawed == clawed) & (FactsRecord.returned == returned)))
         return state
