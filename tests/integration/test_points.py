@@ -4,13 +4,23 @@ earning), expired by lots after 12 months, adjusted by admins; `GET /me/points` 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib import db, outbox
-from chalicelib.points import events, public, service, store
+from chalicelib.points import events, public, rules, service, store
 from tests.support import assert_envelope, operations_made
 
 
@@ -310,3 +320,106 @@ def test_the_domain_events_consumer_hands_order_events_to_points(user):
     e = paid("o1", user, 1_000)
     outbox.record_handler(SimpleNamespace(body=msgspec.json.encode(e).decode()))
     assert numbers(user)[0] == 10
+
+
+class Stored(RuleBasedStateMachine):
+    """The service on moto, step by step beside the pure rules: the same numbers, and the
+    invariants held by what is stored. Few examples (each step is several DynamoDB calls)."""
+
+    orders = Bundle("orders")
+    paid_orders = Bundle("paid_orders")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.user = f"sm-{uuid.uuid4().hex[:8]}"
+        self.model = rules.Book.of(rules.Account())
+        self.clock = datetime(2025, 1, 1, tzinfo=UTC)
+        self.serial = 0
+        self.holds: dict[str, int] = {}
+        self.facts: dict[str, dict[str, int]] = {}
+
+    def _next(self, prefix: str) -> str:
+        self.serial += 1
+        return f"{prefix}{self.serial}"
+
+    def _lot_key(self, key: str, earned_at: str) -> str:
+        return f"E#{rules.expiry_of(earned_at)}#{self._next('lot')}"
+
+    @property
+    def now(self) -> str:
+        return db.iso_at(self.clock.timestamp())
+
+    @rule(days=st.integers(min_value=30, max_value=400))
+    def time_passes(self, days: int) -> None:
+        self.clock += timedelta(days=days)
+
+    @rule(n=st.integers(min_value=1, max_value=500))
+    def earn(self, n: int) -> None:
+        key = self._next("bonus#")
+        assert service.earn(self.user, n, "member_bonus", key, at=self.now)
+        self.model.credit(n, "member_bonus", key, self._lot_key(key, self.now), self.now)
+
+    @rule(target=orders, n=st.integers(min_value=1, max_value=400))
+    def checkout(self, n: int) -> str:
+        order = self._next("o")
+        if n <= self.model.account.available:
+            hold(self.user, order, n)
+            self.model.hold(n)
+            self.holds[order] = n
+        else:
+            with pytest.raises(TransactWriteError) as refused:
+                hold(self.user, order, n)
+            assert public.hold_refused(db.cancellation_codes(refused.value), 0)
+        return order
+
+    @rule(target=paid_orders, order=consumes(orders),
+          amount=st.integers(min_value=100, max_value=50_000), twice=st.booleans())
+    def pay(self, order: str, amount: int, twice: bool) -> str:
+        used = self.holds.pop(order, 0)
+        e = paid(order, self.user, amount, points_used=used, at=self.now)
+        for _ in range(2 if twice else 1):
+            events.on_order_paid(e)
+        earned = rules.earned_for(amount, 1)
+        rules.pay(self.model, order, used, used, earned, self.now, self._lot_key)
+        self.facts[order] = {"earned": earned, "used": used, "paid": amount, "clawed": 0,
+                             "returned": 0, "refunded": 0}
+        return order
+
+    @rule(order=consumes(orders))
+    def end_unpaid(self, order: str) -> None:
+        events.on_order_ended(ended(order, self.user))
+        held = self.holds.pop(order, 0)
+        if held:
+            self.model.release(held, key=f"release_hold#{order}", order_id=order)
+
+    @rule(order=paid_orders, share=st.sampled_from([0.1, 0.5, 1.0]))
+    def refund(self, order: str, share: float) -> None:
+        f = self.facts[order]
+        so_far = max(f["refunded"], int(f["paid"] * share))
+        events.on_order_refunded(refunded(order, self.user, f["paid"], so_far))
+        f["clawed"], f["returned"] = rules.refund(
+            self.model, order, f["earned"], f["used"], f["paid"], so_far, f["clawed"],
+            f["returned"], self.now, self._lot_key)
+        f["refunded"] = so_far
+
+    @rule()
+    def expire_due(self) -> None:
+        tomorrow = (self.clock + timedelta(days=1)).date().isoformat()
+        for lot in list(store.lots(self.user)):
+            if lot.expires_at <= self.now:
+                service.expire_lot(self.user, lot.sk, self.now, tomorrow)
+        for lot_key in sorted(self.model.lots):
+            if lot_key[2:26] <= self.now and self.model.lots[lot_key] > 0:
+                self.model.expire(lot_key, f"expire#{lot_key}")
+
+    @invariant()
+    def stored_as_computed(self) -> None:
+        a = self.model.account
+        assert numbers(self.user) == (a.balance, a.available, a.held, a.debt)
+        check_invariants(self.user)
+
+
+def test_the_stored_account_follows_the_rules_whatever_happens(aws):
+    run_state_machine_as_test(Stored, settings=settings(
+        max_examples=12, stateful_step_count=12, deadline=None,
+        suppress_health_check=list(HealthCheck)))
