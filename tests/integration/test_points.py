@@ -423,3 +423,20 @@ def test_the_stored_account_follows_the_rules_whatever_happens(aws):
     run_state_machine_as_test(Stored, settings=settings(
         max_examples=12, stateful_step_count=12, deadline=None,
         suppress_health_check=list(HealthCheck)))
+
+
+def test_a_hold_made_while_an_earning_is_computed_is_not_lost(user, monkeypatch):
+    service.earn(user, 100, "member_bonus", "b1")
+    load, raced = service._load, []
+
+    def load_then_hold(user_id, lots=()):
+        state = load(user_id, lots)
+        if not raced:  # checkout's hold lands between the read and the write
+            raced.append(True)
+            hold(user, "o1", 60)
+        return state
+
+    monkeypatch.setattr(service, "_load", load_then_hold)
+    assert service.earn(user, 20, "member_bonus", "b2")
+    assert numbers(user) == (120, 60, 60, 0)
+    check_invariants(user)
