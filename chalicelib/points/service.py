@@ -122,18 +122,19 @@ class _State:
     fingerprint: str | None = None
 
 
-def _load(user_id: str, lots: Iterable[LotRecord] = ()) -> _State:
+def _load(user_id: str, lots: Iterable[LotRecord] = (), every_lot: bool = False) -> _State:
+    """The account (GetItem, consistent) and `lots`, or with `every_lot` all the user's lots
+    (one Query, only when there is a balance to take them from)."""
     record = store.account(user_id)
+    if every_lot and record is not None and int(record.balance):
+        lots = store.lots(user_id)
     loaded = {lot.sk: lot for lot in lots}
     book = rules.Book.of(_account(record), {sk: int(lot.remaining) for sk, lot in loaded.items()})
     return _State(user_id=user_id, record=record, book=book, lots=loaded)
 
 
 def _load_with_lots(user_id: str) -> _State:
-    state = _load(user_id)
-    if state.book.account.balance:
-        state = _load(user_id, store.lots(user_id))
-    return state
+    return _load(user_id, every_lot=True)
 
 
 def _lot_key(key: str, earned_at: str) -> str:

@@ -429,8 +429,8 @@ def test_a_hold_made_while_an_earning_is_computed_is_not_lost(user, monkeypatch)
     service.earn(user, 100, "member_bonus", "b1")
     load, raced = service._load, []
 
-    def load_then_hold(user_id, lots=()):
-        state = load(user_id, lots)
+    def load_then_hold(user_id, *args, **kwargs):
+        state = load(user_id, *args, **kwargs)
         if not raced:  # checkout's hold lands between the read and the write
             raced.append(True)
             hold(user, "o1", 60)
