@@ -20,6 +20,7 @@ from chalicelib.blueprints import (
     me,
     memberships,
     moderation,
+    points,
     system,
 )
 from chalicelib.config import queue_name_for_import, settings
@@ -36,7 +37,7 @@ app.register_middleware(ConvertToMiddleware(metrics.log_metrics), "all")
 app.register_middleware(envelope_middleware, "http")
 
 for blueprint in (system.bp, auth.bp, me.bp, admin.bp, creator.bp, catalog.bp, moderation.bp,
-                  commerce.bp, coupons.bp, memberships.bp):
+                  commerce.bp, coupons.bp, memberships.bp, points.bp):
     app.register_blueprint(blueprint)
 
 if settings().local_mode:
@@ -85,9 +86,11 @@ def domain_events(event):
 
 @app.schedule(Rate(15, unit=Rate.MINUTES), name="reconcile_payments")
 def reconcile_payments(event):
-    """Repairs orders whose payment events never arrived, from Stripe's own record, and
-    sends the domain events a crash or a queue outage left in the outbox."""
+    """Repairs orders whose payment events never arrived, from Stripe's own record, sends
+    the domain events a crash or a queue outage left in the outbox, and expires the points
+    lots that are due."""
     from chalicelib import outbox
     from chalicelib.payments.reconciliation import reconcile
+    from chalicelib.points import service as points_service
 
-    return {**reconcile(), "relayed": outbox.relay()}
+    return {**reconcile(), "relayed": outbox.relay(), "points": points_service.expire_due()}

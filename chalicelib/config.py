@@ -53,6 +53,7 @@ class Settings:
     search_table: str
     coupons_table: str
     memberships_table: str
+    points_table: str
     orders_table: str
     idempotency_table: str
     payments_queue: str
@@ -80,6 +81,8 @@ class Settings:
     public_base_url: str
     storefront_url: str
     secrets_cache_seconds: int
+    # Points earned per whole major unit (1.00) of a paid order's amount.
+    points_earn_per_major: int
 
     def endpoint_url(self, service: str) -> str | None:
         """Where `service`'s client sends requests: its own endpoint, the shared one, or None
@@ -118,6 +121,7 @@ class Settings:
             search_table=req("SEARCH_TABLE"),
             coupons_table=req("COUPONS_TABLE"),
             memberships_table=req("MEMBERSHIPS_TABLE"),
+            points_table=req("POINTS_TABLE"),
             orders_table=req("ORDERS_TABLE"),
             idempotency_table=req("IDEMPOTENCY_TABLE"),
             payments_queue=req("PAYMENTS_QUEUE"),
@@ -147,6 +151,7 @@ class Settings:
             public_base_url=api.rstrip("/"),
             storefront_url=env.get("STOREFRONT_URL", api).rstrip("/"),
             secrets_cache_seconds=_int(env, "SECRETS_CACHE_SECONDS", 300),
+            points_earn_per_major=_int(env, "POINTS_EARN_PER_MAJOR", 1),
         )
 
 

@@ -34,9 +34,11 @@ class DomainEvent(msgspec.Struct, forbid_unknown_fields=True):
 # event type -> "module:function" of each subscriber, called with the DomainEvent.
 SUBSCRIBERS: dict[str, tuple[str, ...]] = {
     "order.paid": ("chalicelib.catalog.sales:count_sale",
-                   "chalicelib.coupons.redemptions:on_paid"),
-    "order.ended": ("chalicelib.coupons.redemptions:on_ended",),
-    "order.refunded": (),
+                   "chalicelib.coupons.redemptions:on_paid",
+                   "chalicelib.points.events:on_order_paid"),
+    "order.ended": ("chalicelib.coupons.redemptions:on_ended",
+                    "chalicelib.points.events:on_order_ended"),
+    "order.refunded": ("chalicelib.points.events:on_order_refunded",),
 }
 
 _models: dict[tuple[str, str], Any] = {}

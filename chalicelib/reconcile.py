@@ -1,7 +1,7 @@
 """`make reconcile`: every derived view checked against its source of truth, and rebuilt.
 
 1. Payments: orders still pending are asked of Stripe (payments.reconciliation.reconcile).
-2. The outbox: every domain event not yet delivered is sent.
+2. The outbox: every domain event not yet delivered is sent; points lots due are expired.
 3. Entitlements against the orders' statuses, sales counts against the paid orders.
 4. Search postings and listing cards rebuilt from the published resources.
 
@@ -19,9 +19,11 @@ def run(now: float | None = None, repair: bool = True) -> dict[str, Any]:
     from chalicelib.catalog import sales
     from chalicelib.migrations import m0001_rebuild_search_index as search_views
     from chalicelib.payments import reconciliation, views
+    from chalicelib.points import service as points
 
     report: dict[str, Any] = {"payments": reconciliation.reconcile(now or time.time()),
-                              "relayed": outbox.relay(everything=True)}
+                              "relayed": outbox.relay(everything=True),
+                              "points": points.expire_due(now)}
     published = _published(search_views)
     report["differences"] = views.check_entitlements(repair) + \
         sales.check_counts(published, views.sold_count, repair)

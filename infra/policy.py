@@ -17,7 +17,7 @@ from devstack.provision import physical_names  # noqa: E402
 
 STAGES = ("dev", "staging", "prod")
 TABLES = ("UsersTable", "AuthTable", "StatsTable", "CatalogTable", "ListingsTable",
-          "SearchTable", "CouponsTable", "MembershipsTable", "OrdersTable",
+          "SearchTable", "CouponsTable", "MembershipsTable", "PointsTable", "OrdersTable",
           "IdempotencyTable")
 QUEUES = ("AnalyticsQueue", "UploadEventsQueue", "PaymentsQueue", "DomainEventsQueue")
 

@@ -1,13 +1,13 @@
 """Pricing and checkout. A quote stores nothing; a checkout stores a pending order with its
 price snapshot and opens a Stripe Checkout Session for it, or grants free resources at once.
 Reads: one BatchGetItem for the buyer's email, the resources (the catalog's offers), the
-buyer's entitlements and the coupon together, each context handing over its part as a
-`db.Read`; writes: one transaction of the order with its coupon reservation."""
+buyer's entitlements, membership, coupon and points account together, each context handing
+over its part as a `db.Read`; writes: one transaction of the order with its coupon
+reservation and its points hold."""
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -25,6 +25,7 @@ from chalicelib.payments import processing
 from chalicelib.payments.schemas import CheckoutOut, Quote, QuoteLine
 from chalicelib.payments.states import OrderStatus
 from chalicelib.payments.store import Entitlement, Line, OpenCheckout, OrderLine, OrderRecord
+from chalicelib.points import public as points_port
 from chalicelib.pricing import engine, methods
 
 # Stripe's shortest allowed session lifetime is 30 minutes from when it receives the request;
@@ -80,7 +81,11 @@ def price(user_id: str, resource_ids: list[str], plan_id: str | None, coupon_cod
              memberships.read(user_id)]
     if coupon_code:
         reads.append(coupons.read(coupon_code, user_id))
-    users, resources, owned, membership, *coupon_items = db.batch_read(*reads)
+    if points:
+        reads.append(points_port.account_read(user_id))
+    users, resources, owned, membership, *rest = db.batch_read(*reads)
+    coupon_items = rest[0] if coupon_code else []
+    balance = points_port.available_in(rest[-1]) if points else 0
     by_id = public.offers_in(resources)
     missing = [r for r in resource_ids if r not in by_id or by_id[r].status != "published"]
     if missing:
@@ -100,15 +105,12 @@ def price(user_id: str, resource_ids: list[str], plan_id: str | None, coupon_cod
     included = [r.id for r in offers if r.members_only and member.level >= 1]
     if included:
         raise IncludedInMembership(details={"resource_ids": included})
-    found = coupons.found_in(coupon_items[0], coupon_code, user_id) \
-        if coupon_code and coupon_items else None
+    found = coupons.found_in(coupon_items, coupon_code, user_id) if coupon_code else None
     terms = coupons.terms(found, currency, now) if found else None
-    # No points ledger yet: a points balance of 0, so any points asked for are refused by
-    # the engine (insufficient_points).
     priced = engine.price(currency, [
         engine.Item(r.id, r.price_amount, r.category_path, r.creator_id) for r in offers],
         member_percent=member.discount_percent, coupon=terms, points=points,
-        points_balance=0)
+        points_balance=balance)
     return Priced(quote_of(priced, offers), offers, profiles.email_in(users), found)
 
 
@@ -220,21 +222,32 @@ def _release_basket(claim: OpenCheckout) -> None:
         logger.warning("open-checkout claim not released", extra={"order_id": claim.order_id})
 
 
-def _reserve(priced: Priced, order: OrderRecord) -> Callable[[Any], int]:
-    """What the order's transaction holds for it besides the order: its coupon."""
-    def add(tx: Any) -> int:
-        if priced.coupon is None:
-            return 0
-        return coupons.add_reservation(tx, priced.coupon, order.order_id,
-                                       priced.quote.coupon_discount.amount, order.currency,
-                                       order.created_at)
-    return add
+class _Reservation:
+    """What the order's transaction holds for it besides the order, right after the order's
+    put: its coupon, then its points; and which of them refused, when one did."""
 
+    def __init__(self, priced: Priced, order: OrderRecord) -> None:
+        self.priced, self.order = priced, order
+        self.coupon_items = 0
 
-def _refused(exc: Exception) -> Exception | None:
-    """Why the order's transaction was refused, when the coupon or the points were: the
-    reservation's items follow the order's put (position 1)."""
-    return coupons.refusal(db.cancellation_codes(exc), 1)
+    def __call__(self, tx: Any) -> int:
+        priced, order = self.priced, self.order
+        if priced.coupon is not None:
+            self.coupon_items = coupons.add_reservation(
+                tx, priced.coupon, order.order_id, priced.quote.coupon_discount.amount,
+                order.currency, order.created_at)
+        if priced.quote.points_used:
+            points_port.add_hold(tx, order.user_id, order.order_id, priced.quote.points_used,
+                                 order.created_at)
+        return self.coupon_items + (points_port.HOLD_ITEMS if priced.quote.points_used else 0)
+
+    def refused(self, exc: Exception) -> Exception | None:
+        codes = db.cancellation_codes(exc)
+        refused = coupons.refusal(codes, 1) if self.coupon_items else None
+        if refused is None and self.priced.quote.points_used and \
+                points_port.hold_refused(codes, 1 + self.coupon_items):
+            return engine.InsufficientPoints()
+        return refused
 
 
 def checkout(user_id: str, email: str | None, resource_ids: list[str], plan_id: str | None,
@@ -256,12 +269,12 @@ def checkout(user_id: str, email: str | None, resource_ids: list[str], plan_id: 
     quote = priced.quote
     order_id = uuid.uuid4().hex
     order = new_order(order_id, user_id, email or priced.email, quote, priced.offers)
-    reserve = _reserve(priced, order)
+    reserve = _Reservation(priced, order)
     if quote.total.amount == 0:
         try:
             processing.grant_free(order, reserve)
         except TransactWriteError as exc:
-            raise _refused(exc) or exc from None
+            raise reserve.refused(exc) or exc from None
         # The order as the grant's transaction stored it.
         return CheckoutOut(order=orders.order_out(order),
                            checkout_url=None, checkout_session_id=None)
@@ -289,7 +302,7 @@ def checkout(user_id: str, email: str | None, resource_ids: list[str], plan_id: 
             for line in OrderLine.of(order):
                 tx.save(line)
     except TransactWriteError as exc:
-        refused = _refused(exc)
+        refused = reserve.refused(exc)
         if refused is None:
             raise
         _release_basket(claim)

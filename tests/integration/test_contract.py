@@ -28,6 +28,7 @@ IMPLEMENTED = {
     ("GET", "/me"),
     ("PATCH", "/me"),
     ("POST", "/me/creator"),
+    ("GET", "/me/points"),
 }
 
 

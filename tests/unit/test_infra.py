@@ -25,6 +25,7 @@ NAMED_BY_ENV = {
     "SEARCH_TABLE": "SearchTable",
     "COUPONS_TABLE": "CouponsTable",
     "MEMBERSHIPS_TABLE": "MembershipsTable",
+    "POINTS_TABLE": "PointsTable",
     "ORDERS_TABLE": "OrdersTable",
     "IDEMPOTENCY_TABLE": "IdempotencyTable",
     "UPLOADS_BUCKET": "UploadsBucket",

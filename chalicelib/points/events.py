@@ -1,0 +1,32 @@
+"""The points context's reactions to the payments context's domain events (delivered at
+least once through the outbox: each reaction applies once, by the state it leaves: the
+order's facts, the hold's status, the ledger's `K#` markers)."""
+from __future__ import annotations
+
+from chalicelib import outbox
+from chalicelib.points import service
+
+
+def on_order_paid(event: outbox.DomainEvent) -> None:
+    """`order.paid` {order_id, user_id, currency, amount (paid, minor units), resource_ids,
+    lines, points_used? (0 when absent), coupon_code?}: the hold consumed, points earned."""
+    p = event.payload
+    service.order_paid(order_id=p["order_id"], user_id=p["user_id"],
+                       currency=p.get("currency"), amount=int(p.get("amount") or 0),
+                       points_used=int(p.get("points_used") or 0),
+                       paid_at=p.get("paid_at") or event.at)
+
+
+def on_order_ended(event: outbox.DomainEvent) -> None:
+    """`order.ended` {order_id, user_id, status: expired | failed}: the hold released."""
+    p = event.payload
+    service.order_ended(order_id=p["order_id"], user_id=p["user_id"])
+
+
+def on_order_refunded(event: outbox.DomainEvent) -> None:
+    """`order.refunded` {order_id, user_id, currency, amount_paid, amount_refunded (cumulative
+    so far)}: earned points taken back and used points given back, in proportion."""
+    p = event.payload
+    service.order_refunded(order_id=p["order_id"], user_id=p["user_id"],
+                           amount_paid=int(p.get("amount_paid") or 0),
+                           refunded=int(p.get("amount_refunded") or 0))
