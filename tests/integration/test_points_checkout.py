@@ -96,7 +96,8 @@ def test_a_refund_takes_back_earned_points_and_returns_used_ones(api, shop, stri
     stripe.pay(made["checkout_session_id"])
     post_webhooks(api, take_webhooks(stripe), pump)
     assert points.account() == (1039, 1039, 0)
-    refund = api.post(f"/admin/orders/{made['order']['id']}/refund", {"amount": 3900, "reason": "requested_by_customer"},
+    refund = api.post(f"/admin/orders/{made['order']['id']}/refund",
+                      {"amount": 3900, "reason": "requested_by_customer"},
                       token=shop.admin_token)
     assert refund.status == 202, refund.body
     post_webhooks(api, take_webhooks(stripe), pump)
