@@ -15,6 +15,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import sys
 import time
 import uuid
@@ -143,7 +144,8 @@ def count_stripe(standin) -> None:
     def handle(method, target, headers, body):
         recording = standin.open_recording
         if recording is not None and target.startswith("/v1/"):
-            recording.calls.append(Call("stripe", f"{method} {target.split('?')[0]}"))
+            path = re.sub(r"/[a-z]+_[A-Za-z0-9_]+", "/{id}", target.split("?")[0])
+            recording.calls.append(Call("stripe", f"{method} {path}"))
         return original(method, target, headers, body)
 
     standin.handle = handle
@@ -344,21 +346,28 @@ def run(h: Harness, verbose: bool = True) -> dict[str, Any]:
                                             kind="percent", percent_off=10))
         code = coupons.list_all(1, None).items[0].code
         coupon_tokens = [_new_buyer(), _new_buyer()]
+        import jwt
+
+        from chalicelib.points import service as points
+
+        for token in coupon_tokens:
+            buyer = jwt.decode(token, options={"verify_signature": False})["sub"]
+            points.earn(buyer, 1000, "bench", f"bench-{buyer}")
 
         def coupon_checkout(token: str) -> Recording:
             return http("POST", "/checkout", token,
-                        {"items": [{"resource_id": h.paid_resource_id}], "coupon_code": code},
-                        expect=201)
+                        {"items": [{"resource_id": h.paid_resource_id}], "coupon_code": code,
+                         "points_to_redeem": 500}, expect=201)
 
-        measure("POST /checkout (with a coupon)",
+        measure("POST /checkout (with a coupon and points)",
                 [session, slot("BatchGetItem", 1),
                  slot("PutItem", 1, "1 PutItem (open-checkout claim)"),
-                 slot("TransactWriteItems", 1, "1 TransactWriteItems (order + reservation)"),
+                 slot("TransactWriteItems", 1, "1 TransactWriteItems (order + coupon + points)"),
                  slot("POST /v1/checkout/sessions", 1, "1 Stripe call")],
                 lambda: coupon_checkout(coupon_tokens[1]),
                 warm=lambda: coupon_checkout(coupon_tokens[0]),
                 notes="a new buyer each time; the coupon's counters, redemption and the "
-                      "buyer's uses are in the order's transaction")
+                      "buyer's uses, and the points hold, are in the order's transaction")
         measure("GET /me/membership", [session, slot("GetItem", 1, "1 GetItem")],
                 lambda: http("GET", "/me/membership", h.token))
 
@@ -412,6 +421,44 @@ def run(h: Harness, verbose: bool = True) -> dict[str, Any]:
                      "the order read and the receipt are allowed on top of the issue's "
                      "'1 transaction + the idempotency record'")
         _drain_payments_queue({json.loads(body)["id"] for body, _ in events})
+
+        measure("GET /me/points", [session, slot("Query", 1, "1 Query (account + ledger)")],
+                lambda: http("GET", "/me/points", h.token))
+
+        # A subscription event: the subscription retrieved from Stripe and stored with its
+        # outbox events in one transaction, besides the idempotency record.
+        from chalicelib.accounts import profiles
+        from chalicelib.accounts import tokens as issuer
+
+        admin = profiles.get_user(h.admin_id)
+        admin_token = issuer.issue_access_token(admin.user_id, admin.roles,
+                                                admin.session_epoch)[0]
+        plan_id = f"bench-{uuid.uuid4().hex[:6]}"
+        http("POST", "/admin/plans", admin_token, {
+            "plan_id": plan_id, "name": "Bench", "level": 1,
+            "prices": {"month": {"cny": 3000}}, "monthly_points": 100}, expect=201)
+        http("POST", f"/admin/plans/{plan_id}/sync", admin_token)
+        inbox.clear()
+        subscribed = []
+        for token in (_new_buyer(), _new_buyer()):
+            rec = http("POST", "/checkout", token, {"plan_id": plan_id, "interval": "month"},
+                       expect=201)
+            subscribed += standin.pay(rec.reply["checkout_session_id"])
+        assert standin.flush(10)
+        created = [d for d in inbox
+                   if json.loads(d[0])["type"] == "customer.subscription.created"]
+        measure("subscription event (customer.subscription.created)",
+                [slot("TransactWriteItems", 1, "1 TransactWriteItems (membership + events)"),
+                 slot("PutItem", 1, "1 PutItem (idempotency: in progress)"),
+                 slot("UpdateItem", 1, "1 UpdateItem (idempotency: result)"),
+                 slot("GET /v1/subscriptions/{id}", 1, "1 Stripe call (the subscription)"),
+                 slot("GetItem", 2, "2 GetItem (the plan, the membership)"),
+                 slot("sqs:SendMessageBatch", 1, "1 SQS SendMessageBatch (outbox)"),
+                 slot("BatchWriteItem", 1, "1 BatchWriteItem (outbox sent)")],
+                lambda: payment_event(created[1]), warm=lambda: payment_event(created[0]),
+                notes="the state is Stripe's subscription as retrieved, so events in any "
+                      "order converge")
+        _drain_payments_queue({json.loads(body)["id"] for body, _ in inbox})
     finally:
         restore()
 

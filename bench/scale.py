@@ -137,7 +137,7 @@ def _order_items(i: int, resources: int, buyer_id: str) -> list[tuple[str, dict]
     resource = Offer(id=rid, title=facts["title"], status="published",
                      price_amount=facts["price"], currency="cny",
                      creator_id=facts["creator_id"], creator_name=facts["creator_name"],
-                     members_only=False, category_path=())
+                     members_only=False, member_level=1, category_path=())
     quote = checkout.quote_of(engine.price("cny", [engine.Item(rid, facts["price"])]),
                               [resource])
     order_id = f"scaleorder{i:012d}"

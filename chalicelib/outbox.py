@@ -39,6 +39,7 @@ SUBSCRIBERS: dict[str, tuple[str, ...]] = {
     "order.ended": ("chalicelib.coupons.redemptions:on_ended",
                     "chalicelib.points.events:on_order_ended"),
     "order.refunded": ("chalicelib.points.events:on_order_refunded",),
+    "membership.paid": ("chalicelib.points.events:on_membership_paid",),
 }
 
 _models: dict[tuple[str, str], Any] = {}

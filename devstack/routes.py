@@ -82,3 +82,34 @@ def stripe_checkout_pay(ctx: Ctx, session_id: str) -> PayOut:
         raise Conflict(exc.message, code="checkout_session_not_payable",
                        details={"session_id": session_id}) from None
     return PayOut(session_id=session_id, outcome=ctx.body.outcome, events=events)
+
+
+class SubscriptionEvents(msgspec.Struct):
+    subscription_id: str
+    status: str
+    events: list[str]
+
+
+@api.route("/_local/stripe/subscriptions/{subscription_id}/{action}", "POST", role=ANYONE,
+           tags=("local",), response=SubscriptionEvents, status=202, errors=(404, 409),
+           summary="Renew a local subscription's period, fail its renewal, or end it (lapse)")
+def stripe_subscription_trigger(ctx: Ctx, subscription_id: str, action: str
+                                ) -> SubscriptionEvents:
+    """`renew`: the next period invoiced and paid (`invoice.paid`, then
+    `customer.subscription.updated`), or, when set to cancel at the period's end, ended
+    (`customer.subscription.deleted`); `fail`: the renewal's payment failed
+    (`invoice.payment_failed`, the subscription `past_due`); `lapse`: Stripe gives up
+    (`customer.subscription.deleted`). Signed events go to /webhooks/stripe."""
+    from devstack import stripe_standin
+
+    standin = stripe_standin.current()
+    actions = {"renew": "renew", "fail": "fail_renewal", "lapse": "lapse"}
+    if standin is None or action not in actions:
+        raise NotFound("No such local Stripe action.", code="stripe_action_not_found")
+    try:
+        events = getattr(standin, actions[action])(subscription_id)
+    except stripe_standin.StandInError as exc:
+        raise Conflict(exc.message, code="subscription_not_changeable",
+                       details={"subscription_id": subscription_id}) from None
+    return SubscriptionEvents(subscription_id=subscription_id,
+                              status=standin.get(subscription_id)["status"], events=events)

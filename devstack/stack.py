@@ -92,9 +92,11 @@ def seed_demo(admin_id: str) -> list[Account]:
         users.append(user)
     seed_categories()
     seed_demo_catalog(users[0].user_id, users[0].display_name, admin_id)
+    from chalicelib.config import settings
     from chalicelib.memberships import plans
 
-    plans.seed(with_stripe=False)  # 会员 and 高级会员
+    # 会员 and 高级会员, with their Prices in the stand-in when one is running
+    plans.seed(with_stripe=bool(settings().stripe_api_base))
     return accounts
 
 

@@ -15,6 +15,9 @@ It serves, over HTTP from a daemon thread:
   `{"outcome": "succeeded" | "failed", "delayed": false}`).
 - `POST /_standin/disputes` `{"payment_intent"}`, `POST /_standin/disputes/{id}/close`
   `{"won": true}`, `GET /_standin/events`, `POST /_standin/events/{id}/resend`.
+- Stripe Billing (`devstack/stripe_billing.py`): Products, Prices, Customers, Checkout in
+  `subscription` mode, Subscriptions and Invoices, and `POST /_standin/subscriptions/{id}/
+  renew|fail|lapse` to renew a period, fail its renewal, or end it after failures.
 
 Objects are built on the real-shaped fixtures of `shared/fixtures/stripe` (changed only where
 the stand-in knows better). Every event is serialised once, signed the way Stripe signs
@@ -326,6 +329,13 @@ class StripeStandIn:
         self._charges: dict[str, dict] = {}
         self._refunds: dict[str, dict] = {}
         self._disputes: dict[str, dict] = {}
+        # Billing (devstack.stripe_billing)
+        self._products: dict[str, dict] = {}
+        self._prices: dict[str, dict] = {}
+        self._customers: dict[str, dict] = {}
+        self._subscriptions: dict[str, dict] = {}
+        self._invoices: dict[str, dict] = {}
+        self._sub_plans: dict[str, dict] = {}  # subscription-mode session -> its items
         self._events: list[dict] = []
         self._event_index: dict[str, int] = {}
         self._bodies: dict[str, bytes] = {}
@@ -410,7 +420,8 @@ class StripeStandIn:
 
     def _lookup(self, object_id: str) -> dict:
         for store in (self._sessions, self._intents, self._charges, self._refunds,
-                      self._disputes):
+                      self._disputes, self._products, self._prices, self._customers,
+                      self._subscriptions, self._invoices):
             if object_id in store:
                 return store[object_id]
         if object_id in self._event_index:
@@ -432,9 +443,11 @@ class StripeStandIn:
 
     # -- events and delivery ------------------------------------------------------------------
 
-    def _emit(self, event_type: str, obj: dict, request: dict | None = None) -> str:
+    def _emit(self, event_type: str, obj: dict, request: dict | None = None,
+              previous: dict | None = None) -> str:
         """Record, serialise and queue one event (call with the lock held, so the events of
-        one action are queued together and in order)."""
+        one action are queued together and in order). `previous`: the `*.updated` event's
+        `data.previous_attributes`."""
         event = self._fixture("event")
         event.update({
             "id": new_id("evt_"),
@@ -447,6 +460,8 @@ class StripeStandIn:
             "request": request or {"id": None, "idempotency_key": None},
             "type": event_type,
         })
+        if previous is not None:
+            event["data"]["previous_attributes"] = copy.deepcopy(previous)
         body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         self._event_index[event["id"]] = len(self._events)
         self._events.append(event)
@@ -521,9 +536,11 @@ class StripeStandIn:
         mode = params.get("mode")
         if not mode:
             raise StandInError("Missing required param: mode.", param="mode")
+        if mode == "subscription":
+            return self._subscription_session(params)
         if mode != "payment":
-            raise StandInError(f"The local Stripe stand-in supports mode=payment only, not "
-                               f"{mode!r}.", param="mode")
+            raise StandInError(f"The local Stripe stand-in supports mode=payment and "
+                               f"subscription, not {mode!r}.", param="mode")
         raw_items = params.get("line_items")
         if not isinstance(raw_items, list) or not raw_items:
             raise StandInError("line_items is required in payment mode.", param="line_items")
@@ -613,6 +630,53 @@ class StripeStandIn:
             self._intent_metadata[session_id] = _metadata(intent_data.get("metadata"),
                                                           "payment_intent_data[metadata]")
             return copy.deepcopy(session)
+
+    def _subscription_session(self, params: dict[str, Any]) -> dict:
+        from devstack import stripe_billing
+
+        for name in ("success_url", "cancel_url"):
+            url = params.get(name)
+            if url not in (None, "") and urlsplit(str(url)).scheme not in ("http", "https"):
+                raise StandInError(f"Not a valid URL: {url}", param=name, code="url_invalid")
+        now = int(time.time())
+        session_id = new_id("cs_test_", 58)
+        session = self._fixture("checkout.session")
+        session.update({
+            "id": session_id, "object": "checkout.session", "cancel_url":
+            params.get("cancel_url") or None,
+            "client_reference_id": params.get("client_reference_id") or None,
+            "created": now, "customer_details": None,
+            "customer_email": params.get("customer_email") or None,
+            "expires_at": now + _DEFAULT_EXPIRY, "livemode": False,
+            "metadata": _metadata(params.get("metadata")), "mode": "subscription",
+            "payment_intent": None, "payment_status": "unpaid", "status": "open",
+            "success_url": params.get("success_url") or None,
+            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+            "ui_mode": "hosted", "url": f"{self.page_base}/checkout/{session_id}"})
+        with self._lock:
+            stripe_billing.create_session(self, params, session)
+            self._sessions[session_id] = session
+            self._line_items[session_id] = stripe_billing.session_line_items(self, session_id)
+            return copy.deepcopy(session)
+
+    def renew(self, subscription_id: str) -> list[str]:
+        """The subscription's period ends and renews (devstack.stripe_billing.renew)."""
+        from devstack import stripe_billing
+
+        with self._lock:
+            return stripe_billing.renew(self, subscription_id)
+
+    def fail_renewal(self, subscription_id: str) -> list[str]:
+        from devstack import stripe_billing
+
+        with self._lock:
+            return stripe_billing.fail_renewal(self, subscription_id)
+
+    def lapse(self, subscription_id: str) -> list[str]:
+        from devstack import stripe_billing
+
+        with self._lock:
+            return stripe_billing.lapse(self, subscription_id)
 
     def _line_item(self, raw: Any, param: str) -> dict:
         if not isinstance(raw, dict):
@@ -705,6 +769,10 @@ class StripeStandIn:
                 self._emit("checkout.session.expired", session)
                 raise StandInError(f"Checkout Session {session_id} has expired.", status=409,
                                    code="checkout_session_not_open")
+            if session["mode"] == "subscription":
+                from devstack import stripe_billing
+
+                return stripe_billing.pay_session(self, session, outcome)
             intent = self._new_intent(session)
             session.update({"status": "complete", "payment_intent": intent["id"],
                             "customer_details": self._customer_details(session),
@@ -1001,7 +1069,7 @@ class StripeStandIn:
     def _api(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
              request_id: str) -> tuple[int, bytes, bool]:
         self._authenticate(headers.get("authorization", ""))
-        if method == "GET":
+        if method in ("GET", "DELETE"):
             params = decode_form(query)
         elif method == "POST":
             content_type = headers.get("content-type", "")
@@ -1035,7 +1103,16 @@ class StripeStandIn:
                     self._idempotent[key] = (method, path, asked, 200, payload)
                 return 200, payload, False
         with self._lock:
-            return 200, _json_bytes(self._expand(self._get(segments, path), expand)), False
+            if method == "DELETE":
+                from devstack import stripe_billing
+
+                if len(segments) != 2 or segments[0] != "subscriptions":
+                    raise StandInError(f"Unrecognized request URL (DELETE: {path}).",
+                                       status=404)
+                return 200, _json_bytes(stripe_billing.cancel_subscription(
+                    self, segments[1], request)), False
+            return 200, _json_bytes(self._expand(self._get(segments, path, params),
+                                                 expand)), False
 
     def _authenticate(self, header: str) -> None:
         scheme, _, key = header.partition(" ")
@@ -1060,9 +1137,27 @@ class StripeStandIn:
             return self.expire_checkout_session(segments[2], request)
         if segments == ["refunds"]:
             return self.create_refund(params, request)
+        from devstack import stripe_billing as billing
+
+        if segments == ["products"]:
+            return billing.create_product(self, params)
+        if segments == ["prices"]:
+            return billing.create_price(self, params)
+        if len(segments) == 2 and segments[0] == "prices":
+            return billing.update_price(self, segments[1], params)
+        if segments == ["customers"]:
+            return billing.create_customer(self, params)
+        if len(segments) == 2 and segments[0] == "subscriptions":
+            return billing.update_subscription(self, segments[1], params, request)
         raise StandInError(f"Unrecognized request URL (POST: {path}).", status=404)
 
-    def _get(self, segments: list[str], path: str) -> dict:
+    def _get(self, segments: list[str], path: str, params: dict | None = None) -> dict:
+        from devstack import stripe_billing as billing
+
+        if segments == ["prices"]:
+            return billing.list_prices(self, params or {})
+        if segments == ["subscriptions"]:
+            return billing.list_subscriptions(self, params or {})
         if len(segments) == 3 and segments[:2] == ["checkout", "sessions"]:
             return self._session(segments[2], "session")
         if len(segments) == 4 and segments[:2] == ["checkout", "sessions"] \
@@ -1072,7 +1167,12 @@ class StripeStandIn:
         stores = {"payment_intents": ("payment_intent", self._intents),
                   "charges": ("charge", self._charges),
                   "refunds": ("refund", self._refunds),
-                  "disputes": ("dispute", self._disputes)}
+                  "disputes": ("dispute", self._disputes),
+                  "products": ("product", self._products),
+                  "prices": ("price", self._prices),
+                  "customers": ("customer", self._customers),
+                  "subscriptions": ("subscription", self._subscriptions),
+                  "invoices": ("invoice", self._invoices)}
         if len(segments) == 2 and segments[0] in stores:
             kind, store = stores[segments[0]]
             if segments[1] not in store:
@@ -1119,6 +1219,7 @@ class StripeStandIn:
         pay = re.fullmatch(r"/checkout/([^/]+)/pay", path)
         close = re.fullmatch(r"/_standin/disputes/([^/]+)/close", path)
         resend = re.fullmatch(r"/_standin/events/([^/]+)/resend", path)
+        billing = re.fullmatch(r"/_standin/subscriptions/([^/]+)/(renew|fail|lapse)", path)
         as_json = {**answer_headers, "Content-Type": "application/json"}
         if method == "GET" and page:
             status, text = self._page(unquote(page.group(1)))
@@ -1142,6 +1243,11 @@ class StripeStandIn:
                                               "events": events})
         if method == "GET" and path == "/_standin/events":
             return 200, as_json, _json_bytes({"object": "list", "data": self.events})
+        if method == "POST" and billing:
+            action = {"renew": self.renew, "fail": self.fail_renewal, "lapse": self.lapse}
+            events = action[billing.group(2)](unquote(billing.group(1)))
+            return 200, as_json, _json_bytes({**self.get(unquote(billing.group(1))),
+                                              "events": events})
         if method == "POST" and resend:
             self.resend(unquote(resend.group(1)))
             return 202, as_json, _json_bytes({"resent": unquote(resend.group(1))})

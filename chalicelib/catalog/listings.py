@@ -77,6 +77,7 @@ def card_out(item: ListingCard | ResourceRecord, cover_url) -> ResourceCard:
         id=resource_id, title=item.title, kind=item.kind,
         price=stored_price(item.price_amount, item.price_currency),
         category=item.category, tags=list(item.tags or []), members_only=item.members_only,
+        member_level=int(item.member_level or 1),
         creator=CreatorRef(id=item.creator_id, display_name=item.creator_name),
         counts=counts(item), cover_url=cover_url(item.cover_key), published_at=published_at)
 

@@ -45,6 +45,7 @@ def detail(resource_id: str) -> PublicResource:
         id=r.resource_id, title=r.title, description=r.description, kind=r.kind,
         price=stored_price(r.price_amount, r.price_currency),
         category=r.category, tags=list(r.tags or []), members_only=r.members_only,
+        member_level=int(r.member_level or 1),
         creator=CreatorRef(id=r.creator_id, display_name=r.creator_name), counts=listings.counts(r),
         file=PublicFile(filename=live.filename, content_type=live.content_type,
                         size=int(live.size), version=int(live.version)) if live else None,
@@ -116,6 +117,7 @@ class Offer(NamedTuple):
     creator_id: str
     creator_name: str
     members_only: bool
+    member_level: int
     category_path: tuple[str, ...]  # the category and its ancestors, for coupon scopes
 
 
@@ -135,6 +137,7 @@ class Delivery(NamedTuple):
     file: FileRef | None
     download_cap: int | None
     members_only: bool
+    member_level: int
 
 
 def resources_read(resource_ids: list[str]) -> db.Read:
@@ -148,6 +151,7 @@ def offers_in(items: list[dict]) -> dict[str, Offer]:
         id=r.resource_id, title=r.title, status=r.status, price_amount=int(r.price_amount),
         currency=cast(Currency, r.price_currency), creator_id=r.creator_id,
         creator_name=r.creator_name, members_only=bool(r.members_only),
+        member_level=int(r.member_level or 1),
         category_path=tuple(r.category_path or ()))
         for r in store.resources_from_raw(items)}
 
@@ -163,7 +167,8 @@ def delivery_in(items: list[dict]) -> Delivery | None:
                    version_id=live.version_id) if live is not None else None
     cap = r.download_cap
     return Delivery(file=file, download_cap=int(cap) if cap is not None else None,
-                    members_only=bool(r.members_only) and r.status == "published")
+                    members_only=bool(r.members_only) and r.status == "published",
+                    member_level=int(r.member_level or 1))
 
 
 def cards(resource_ids: list[str]) -> dict[str, ResourceCard]:

@@ -82,6 +82,7 @@ def resource_out(r: ResourceRecord, uploads: dict[str, UploadRecord]) -> Resourc
         id=r.resource_id, creator_id=r.creator_id, title=r.title, description=r.description,
         kind=r.kind, price=stored_price(r.price_amount, r.price_currency),
         category=r.category, tags=list(r.tags or []), members_only=r.members_only,
+        member_level=int(r.member_level or 1),
         download_cap=int(r.download_cap) if r.download_cap else None,
         status=r.status, file=_file_out(uploads.get(r.file_upload_id or ""), file_version),
         pending_file=_file_out(uploads.get(r.pending_upload_id or "")),
@@ -142,6 +143,7 @@ def create(creator_id: str, creator_name: str, body: ResourceIn) -> ResourceOut:
         kind=body.kind, price_amount=body.price.amount, price_currency=body.price.currency,
         category=body.category, category_path=categories.path(body.category),
         tags=clean_tags(body.tags), members_only=body.members_only,
+        member_level=body.member_level,
         download_cap=body.download_cap, status=ResourceStatus.DRAFT.value)
     record.save(condition=ResourceRecord.pk.does_not_exist())
     return resource_out(record, {})
@@ -166,6 +168,7 @@ def update(creator_id: str, resource_id: str, patch: ResourcePatch) -> ResourceO
         actions: list[Any] = []
         fields: dict[str, Callable[[Any], Any]] = {
             "title": _clean_title, "description": str, "kind": str, "members_only": bool,
+            "member_level": int,
             "tags": clean_tags}
         for name, convert in fields.items():
             value = getattr(patch, name)

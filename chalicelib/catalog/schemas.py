@@ -46,6 +46,9 @@ def stored_price(amount: Any, currency: str) -> Money:
     return Money(amount=int(amount), currency=cast(Currency, currency))
 
 
+MemberLevel = Annotated[int, Meta(ge=1, le=100)]
+
+
 class ResourceIn(Input):
     title: Title
     description: Description
@@ -54,6 +57,8 @@ class ResourceIn(Input):
     kind: Kind
     tags: Tags = []
     members_only: bool = False
+    # The membership level that opens a members-only resource (plans at or above it do).
+    member_level: MemberLevel = 1
     download_cap: DownloadCap | None = None
 
 
@@ -65,6 +70,7 @@ class ResourcePatch(Input):
     kind: Kind | UnsetType = UNSET
     tags: Tags | UnsetType = UNSET
     members_only: bool | UnsetType = UNSET
+    member_level: MemberLevel | UnsetType = UNSET
     download_cap: DownloadCap | None | UnsetType = UNSET
 
 
@@ -177,6 +183,7 @@ class ResourceOut(Struct):
     category: str
     tags: list[str]
     members_only: bool
+    member_level: int
     download_cap: int | None
     status: str
     file: FileOut | None
@@ -228,6 +235,7 @@ class PublicResource(Struct):
     category: str
     tags: list[str]
     members_only: bool
+    member_level: int
     creator: CreatorRef
     counts: Counts
     file: PublicFile | None
@@ -247,6 +255,7 @@ class ResourceCard(Struct):
     category: str
     tags: list[str]
     members_only: bool
+    member_level: int
     creator: CreatorRef
     counts: Counts
     cover_url: str | None

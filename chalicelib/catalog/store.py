@@ -62,6 +62,7 @@ class ResourceRecord(Model):
     category_path = _strings()
     tags = _strings()
     members_only = BooleanAttribute(default=False)
+    member_level = NumberAttribute(default=1)
     download_cap = NumberAttribute(null=True)
     status = UnicodeAttribute(default=ResourceStatus.DRAFT.value)
     file_upload_id = UnicodeAttribute(null=True)
@@ -202,6 +203,7 @@ class ListingCard(Model):
     category_path = _strings()
     tags = _strings()
     members_only = BooleanAttribute(default=False)
+    member_level = NumberAttribute(default=1)
     creator_id = UnicodeAttribute()
     creator_name = UnicodeAttribute()
     sales = NumberAttribute(default=0)
@@ -374,7 +376,8 @@ def listing_card(listing: str, r: ResourceRecord, rating_avg: float) -> ListingC
         rate_sk=f"{int(rating_avg * 100):04d}#{int(r.rating_count):010d}#{r.resource_id}",
         title=r.title, kind=r.kind, price_amount=int(r.price_amount),
         price_currency=r.price_currency, category=r.category, category_path=r.category_path,
-        tags=r.tags, members_only=r.members_only, creator_id=r.creator_id,
+        tags=r.tags, members_only=r.members_only, member_level=int(r.member_level or 1),
+        creator_id=r.creator_id,
         creator_name=r.creator_name, sales=int(r.sales), rating_sum=r.rating_sum,
         rating_count=int(r.rating_count), cover_key=r.cover_key, published_at=published)
 

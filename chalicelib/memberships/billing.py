@@ -59,7 +59,8 @@ def is_live(m: Membership | None, now_iso: str) -> bool:
 
 def out(m: Membership, plan_name: str | None = None) -> MembershipOut:
     return MembershipOut(
-        plan_id=m.plan_id, plan_name=plan_name or m.plan_name, level=int(m.level),
+        subscription_id=m.subscription_id, plan_id=m.plan_id,
+        plan_name=plan_name or m.plan_name, level=int(m.level),
         status=m.status, interval=m.interval, currency=m.currency,
         current_period_start=m.period_start, current_period_end=m.period_end,
         cancel_at_period_end=bool(m.cancel_at_period_end), access_until=m.access_until,
@@ -252,10 +253,13 @@ def _events(before: Membership | None, m: Membership, plan: PlanRecord | None,
     return events
 
 
-def _update_subscription(user_id: str, params: dict, key: str) -> MembershipOut:
+def _update_subscription(user_id: str, params: dict, action: str) -> MembershipOut:
     m = store.get_membership(user_id)
     if m is None or m.status in ENDED:
         raise NotMember()
+    # One change per state the buyer saw: a double click is one request to Stripe, and the
+    # same action after another change (cancel, resume, cancel) is a new one.
+    key = f"{action}-{m.subscription_id}-{int(m.synced_ms)}"
     try:
         sub = stripe_client.client().v1.subscriptions.update(
             m.subscription_id, params=params, options={"idempotency_key": key}).to_dict()
@@ -272,8 +276,7 @@ def _update_subscription(user_id: str, params: dict, key: str) -> MembershipOut:
 
 def cancel(user_id: str) -> MembershipOut:
     """Cancel at the period's end: access stays until then (Stripe ends it)."""
-    return _update_subscription(user_id, {"cancel_at_period_end": True},
-                                f"cancel-{user_id}-{int(time.time() // 60)}")
+    return _update_subscription(user_id, {"cancel_at_period_end": True}, "cancel")
 
 
 def resume(user_id: str) -> MembershipOut:
@@ -281,8 +284,7 @@ def resume(user_id: str) -> MembershipOut:
     m = store.get_membership(user_id)
     if m is None or not is_live(m, db.now_iso()):
         raise NotMember()
-    return _update_subscription(user_id, {"cancel_at_period_end": False},
-                                f"resume-{user_id}-{int(time.time() // 60)}")
+    return _update_subscription(user_id, {"cancel_at_period_end": False}, "resume")
 
 
 def change(user_id: str, plan_id: str, interval: str) -> MembershipOut:
@@ -302,5 +304,5 @@ def change(user_id: str, plan_id: str, interval: str) -> MembershipOut:
     return _update_subscription(user_id, {
         "items": [{"id": item_id, "price": price_id}], "proration_behavior": "always_invoice",
         "metadata": {"user_id": user_id, "plan_id": plan_id, "interval": interval}},
-        f"change-{m.subscription_id}-{price_id}")
+        f"change-{price_id}")
 

@@ -67,6 +67,7 @@ class PlanList(Struct):
 
 
 class MembershipOut(Struct):
+    subscription_id: str  # Stripe's
     plan_id: str
     plan_name: str
     level: int

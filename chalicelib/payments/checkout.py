@@ -102,7 +102,7 @@ def price(user_id: str, resource_ids: list[str], plan_id: str | None, coupon_cod
     currency = currencies.pop()
     now = db.now_iso()
     member = memberships.benefits_in(membership, now)
-    included = [r.id for r in offers if r.members_only and member.level >= 1]
+    included = [r.id for r in offers if r.members_only and member.level >= r.member_level]
     if included:
         raise IncludedInMembership(details={"resource_ids": included})
     found = coupons.found_in(coupon_items, coupon_code, user_id) if coupon_code else None

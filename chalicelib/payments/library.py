@@ -19,8 +19,6 @@ from chalicelib.payments.store import DownloadLog, Entitlement
 from chalicelib.uploads import presign
 
 LOG_DAYS = 400
-# Every members-only resource is open to every plan (plans differ in their other benefits).
-MEMBER_LEVEL = 1
 
 
 def library(user_id: str, limit: int, cursor_text: str | None,
@@ -45,14 +43,16 @@ def library(user_id: str, limit: int, cursor_text: str | None,
 
 def _membership_library(user_id: str, limit: int, cursor_text: str | None) -> LibraryList:
     [found] = db.batch_read(memberships.read(user_id))
-    if memberships.benefits_in(found, db.now_iso()).level < 1:
+    level = memberships.benefits_in(found, db.now_iso()).level
+    if level < 1:
         return LibraryList(items=[], next_cursor=None)
     page = public.members_catalog(limit, cursor_text)
     since = memberships.started_in(found)
     return LibraryList(items=[LibraryItem(resource=card, source="membership",
                                           status=Access.ACTIVE, order_id=None,
                                           granted_at=since, downloads=0)
-                              for card in page.items], next_cursor=page.next_cursor)
+                              for card in page.items if card.member_level <= level],
+                       next_cursor=page.next_cursor)
 
 
 def download(user_id: str, resource_id: str, source_ip: str | None) -> DownloadOut:
@@ -65,7 +65,7 @@ def download(user_id: str, resource_id: str, source_ip: str | None) -> DownloadO
     ent, delivery = Entitlement.first_in(held), public.delivery_in(resources)
     if (ent is None or ent.status == Access.REVOKED) and delivery is not None and \
             delivery.members_only and \
-            memberships.benefits_in(membership, now_iso).level >= MEMBER_LEVEL:
+            memberships.benefits_in(membership, now_iso).level >= delivery.member_level:
         return _deliver(user_id, resource_id, delivery, source_ip, None, now_iso)
     if ent is None or delivery is None:
         raise NotFound("You have no access to this resource.", code="not_entitled")
@@ -90,7 +90,7 @@ def _deliver(user_id: str, resource_id: str, delivery: public.Delivery,
     try:
         with db.transaction() as tx:
             if ent is None:
-                memberships.add_access_check(tx, user_id, MEMBER_LEVEL, now_iso)
+                memberships.add_access_check(tx, user_id, delivery.member_level, now_iso)
             else:
                 condition = Entitlement.status == Access.ACTIVE
                 if cap:

@@ -30,3 +30,13 @@ def on_order_refunded(event: outbox.DomainEvent) -> None:
     service.order_refunded(order_id=p["order_id"], user_id=p["user_id"],
                            amount_paid=int(p.get("amount_paid") or 0),
                            refunded=int(p.get("amount_refunded") or 0))
+
+
+def on_membership_paid(event: outbox.DomainEvent) -> None:
+    """`membership.paid` {user_id, invoice_id, bonus_points, ...} (the memberships context):
+    the plan's bonus points for the paid period, once per invoice."""
+    p = event.payload
+    points = int(p.get("bonus_points") or 0)
+    if points > 0 and p.get("invoice_id"):
+        service.earn(p["user_id"], points, "member_bonus", f"member_bonus#{p['invoice_id']}",
+                     at=event.at, note=p.get("plan_id"))

@@ -84,7 +84,8 @@ def test_checkout_refuses_unknown_unpublished_mixed_and_owned(api, shop, pump):
     twice = api.post("/checkout", {"items": [{"resource_id": shop.resource["id"]}] * 2},
                      token=shop.token)
     assert "items" in assert_envelope(twice, 400, "validation_error")["details"]["fields"]
-    assert_envelope(api.post("/checkout", {"items": []}, token=shop.token), 400)
+    assert_envelope(api.post("/checkout", {"items": []}, token=shop.token), 422,
+                    "items_required")
     assert_envelope(api.post("/checkout", {"items": [{"resource_id": shop.resource["id"]}],
                                            "coupon_code": "FREE"}, token=shop.token), 422)
 

@@ -7,6 +7,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.support import assert_envelope, post_webhooks, publish, take_webhooks
 
@@ -104,3 +106,34 @@ def test_a_refund_takes_back_earned_points_and_returns_used_ones(api, shop, stri
     assert shop.order(made["order"]["id"])["status"] == "refunded"
     # the 39 earned are taken back; the 1000 used come back
     assert points.account() == (2000, 2000, 0)
+
+
+@settings(max_examples=8, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(percent=st.sampled_from([None, 5, 15, 33, 50]),
+       points_n=st.integers(0, 30).map(lambda n: n * 100))
+def test_checkout_charges_what_the_quote_said(api, shop, stripe, points, percent, points_n):
+    # Given a new buyer with points, and maybe a coupon
+    user, pair = api.user_session()
+    token = pair["access_token"]
+    points(5000, user_id=user["id"])
+    body: dict = {"items": [{"resource_id": shop.resource["id"]}],
+                  "points_to_redeem": points_n}
+    if percent:
+        code = f"P{percent}-{user['id'][:8]}".upper()
+        assert api.post("/admin/coupons", {"code": code, "kind": "percent",
+                                           "percent_off": percent},
+                        token=shop.admin_token).status == 201
+        body["coupon_code"] = code
+    # When it is quoted, then checked out
+    quote = api.post("/checkout/quote", body, token=token)
+    made = api.post("/checkout", body, token=token)
+    # Then both answer alike, and Stripe is asked for the quote's total
+    if quote.status != 200:
+        assert made.status == quote.status and made.body["error"]["code"] == \
+            quote.body["error"]["code"]
+        return
+    assert made.status == 201, made.body
+    total = quote.body["total"]["amount"]
+    assert made.body["order"]["total"]["amount"] == total
+    assert stripe.get(made.body["checkout_session_id"])["amount_total"] == total
