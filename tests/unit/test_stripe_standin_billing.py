@@ -530,3 +530,104 @@ def test_yearly_and_month_end_periods_follow_the_calendar(client, standin, inbox
         "2025-02-28"
     assert datetime.fromtimestamp(_shift(jan31, "month", 2), UTC).date().isoformat() == \
         "2025-03-31"
+
+
+def half_up_share(amount: int, start: int, at: int, end: int) -> int:
+    return int(Fraction(amount * (end - at), end - start) + Fraction(1, 2))
+
+
+def test_a_new_interval_restarts_the_cycle_and_bills_at_once(client, standin, inbox):
+    subscription = subscribe(client, standin, inbox)
+    start, end = period(subscription)
+    item = subscription["items"]["data"][0]
+    yearly = client.v1.prices.create(params={
+        "product": item["price"]["product"], "currency": "cny", "unit_amount": 30000,
+        "recurring": {"interval": "year"}})
+    halfway = start + (end - start) // 2
+
+    updated = client.v1.subscriptions.update(subscription.id, params={
+        "items": [{"id": item["id"], "price": yearly.id}], "proration_date": halfway})
+    assert standin.flush(5)
+
+    assert [e["type"] for e in delivered(inbox)] == [
+        "customer.subscription.updated", "invoice.paid", "invoice.payment_succeeded"]
+    invoice = client.v1.invoices.retrieve(updated.latest_invoice)
+    assert [line.amount for line in invoice.lines.data] == \
+        [-half_up_share(3000, start, halfway, end), 30000]
+    assert invoice.amount_paid == 30000 - half_up_share(3000, start, halfway, end)
+    assert period(updated) == (halfway, months_after(halfway, 12))
+    assert updated.billing_cycle_anchor == halfway
+
+
+def test_a_downgrade_credit_lowers_the_next_renewal(client, standin, inbox):
+    subscription = subscribe(client, standin, inbox, amount=5000)
+    start, end = period(subscription)
+    item = subscription["items"]["data"][0]
+    basic = client.v1.prices.create(params={
+        "product": item["price"]["product"], "currency": "cny", "unit_amount": 3000,
+        "recurring": {"interval": "month"}})
+    halfway = start + (end - start) // 2
+    credit = half_up_share(5000, start, halfway, end) - half_up_share(3000, start, halfway,
+                                                                      end)
+
+    updated = client.v1.subscriptions.update(subscription.id, params={
+        "items": [{"id": item["id"], "price": basic.id}], "proration_date": halfway,
+        "proration_behavior": "always_invoice"})
+    standin.renew(subscription.id)
+    assert standin.flush(5)
+
+    downgrade = client.v1.invoices.retrieve(updated.latest_invoice)
+    assert (downgrade.total, downgrade.amount_due, downgrade.status) == (-credit, 0, "paid")
+    assert downgrade.ending_balance == -credit
+    renewal = client.v1.invoices.retrieve(
+        client.v1.subscriptions.retrieve(subscription.id).latest_invoice)
+    assert (renewal.total, renewal.starting_balance, renewal.amount_paid) == \
+        (3000, -credit, 3000 - credit)
+    assert client.v1.customers.retrieve(subscription.customer).balance == 0
+
+
+def test_no_proration_changes_the_price_from_the_next_renewal(client, standin, inbox):
+    subscription = subscribe(client, standin, inbox)
+    item = subscription["items"]["data"][0]
+    gold = client.v1.prices.create(params={
+        "product": item["price"]["product"], "currency": "cny", "unit_amount": 5000,
+        "recurring": {"interval": "month"}})
+
+    client.v1.subscriptions.update(subscription.id, params={
+        "items": [{"id": item["id"], "price": gold.id}], "proration_behavior": "none",
+        "metadata": {"tier": "gold"}})
+    standin.renew(subscription.id)
+    assert standin.flush(5)
+
+    invoices = client.v1.invoices.list(params={"subscription": subscription.id}).data
+    assert [i.amount_paid for i in invoices] == [5000, 3000]
+    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    assert renewed.metadata.to_dict() == {"user_id": "usr_9", "plan": "member", "tier": "gold"}
+    with pytest.raises(stripe.InvalidRequestError) as other_item:
+        client.v1.subscriptions.update(subscription.id, params={
+            "items": [{"id": "si_other", "price": gold.id}]})
+    assert other_item.value.param == "items[0][id]"
+    with pytest.raises(stripe.InvalidRequestError) as trial:
+        client.v1.subscriptions.update(subscription.id, params={"trial_end": "now"})
+    assert trial.value.param == "trial_end"
+
+
+def test_an_inline_recurring_price_pays_like_a_stored_one(client, standin, inbox):
+    session = client.v1.checkout.sessions.create(params={
+        "mode": "subscription", "customer_email": "m@example.com",
+        "line_items": [{"quantity": 2, "price_data": {
+            "currency": "usd", "unit_amount": 700,
+            "recurring": {"interval": "week", "interval_count": 2},
+            "product_data": {"name": "Fortnightly box"}}}]})
+
+    standin.pay(session.id)
+
+    subscription = client.v1.subscriptions.retrieve(
+        standin.get(session.id)["subscription"], params={"expand": ["latest_invoice"]})
+    start, end = period(subscription)
+    assert end - start == 14 * 86400
+    assert subscription.latest_invoice.amount_paid == 1400
+    assert subscription.latest_invoice.lines.data[0].description == \
+        "2 × Fortnightly box (at $7.00 USD every 2 weeks)"
+    price = client.v1.prices.retrieve(subscription["items"]["data"][0]["price"]["id"])
+    assert price.active is False and price.recurring.interval == "week"
