@@ -742,9 +742,9 @@ class StripeStandIn:
         with self._lock:
             if customer_id is not None and customer_id not in self._customers:
                 raise _missing("customer", str(customer_id), "customer")
-            items, currency = [], None
+            items, currency, staged = [], None, []
             for i, raw in enumerate(raw_items):
-                item = self._line_item(raw, f"line_items[{i}]")
+                item = self._line_item(raw, f"line_items[{i}]", staged)
                 recurring = item["price"]["type"] == "recurring"
                 if recurring and not subscribing:
                     raise StandInError("You specified `payment` mode but passed a recurring "
@@ -846,6 +846,9 @@ class StripeStandIn:
                                                           "payment_intent_data[metadata]")
             if subscribing:
                 self._subscription_data[session_id] = subscription_data
+            for obj in staged:  # inline products and prices, kept now the session exists
+                store = self._products if obj["object"] == "product" else self._prices
+                store[obj["id"]] = obj
             return copy.deepcopy(session)
 
     @staticmethod
@@ -858,9 +861,10 @@ class StripeStandIn:
                 "description": _text(data.get("description"), "subscription_data[description]",
                                      500)}
 
-    def _line_item(self, raw: Any, param: str) -> dict:
+    def _line_item(self, raw: Any, param: str, staged: list[dict]) -> dict:
         """One line item (call with the lock held): a stored `price`, or `price_data`, whose
-        price (and product, from `product_data`) is stored inactive, as Stripe does."""
+        price (inactive, as on Stripe) and product (from `product_data`) go to `staged`, kept
+        once the session is made."""
         if not isinstance(raw, dict):
             raise StandInError("Invalid line item.", param=param)
         if raw.get("price") not in (None, "") and raw.get("price_data") not in (None, ""):
@@ -878,7 +882,7 @@ class StripeStandIn:
             description = product_name
             label = product_name or price["product"]
         else:
-            price, label, description = self._inline_price(raw, param)
+            price, label, description = self._inline_price(raw, param, staged)
         if raw.get("quantity") in (None, ""):
             raise StandInError("Quantity is required.", param=f"{param}[quantity]")
         quantity = _int(raw["quantity"], f"{param}[quantity]", 1)
@@ -897,7 +901,8 @@ class StripeStandIn:
             "quantity": quantity,
         }
 
-    def _inline_price(self, raw: dict, param: str) -> tuple[dict, str, str | None]:
+    def _inline_price(self, raw: dict, param: str, staged: list[dict]
+                      ) -> tuple[dict, str, str | None]:
         data = _dict(raw.get("price_data"), f"{param}[price_data]")
         if not data:
             raise StandInError("You must specify either `price` or `price_data` for each line "
@@ -916,14 +921,14 @@ class StripeStandIn:
         recurring = self._recurring(data.get("recurring"), f"{param}[price_data][recurring]")
         if product_data:
             product = self._new_product(product_data, f"{param}[price_data][product_data]")
-            self._products[product["id"]] = product
+            staged.append(product)
             product_id = product["id"]
         elif product_id in self._products:
             name = self._products[product_id]["name"]
         else:
             product_id = product_id or new_id("prod_", 14)
         price = self._new_price(str(product_id), currency, unit, recurring, active=False)
-        self._prices[price["id"]] = price
+        staged.append(price)
         return copy.deepcopy(price), str(name), (str(name) if product_data else None)
 
     def _session(self, session_id: str, param: str = "session") -> dict:
@@ -1563,7 +1568,7 @@ class StripeStandIn:
                       if (p["recurring"] or {}).get("interval") == recurring["interval"]]
         return self._list_page(prices, params, "/v1/prices", "price")
 
-    # -- customers ------------------------------------------------------------------------
+    # -- customers ----------------------------------------------------------------------------
 
     def _new_customer(self, email: str | None, name: str | None = None,
                       metadata: dict[str, str] | None = None, description: str | None = None,
@@ -1915,6 +1920,14 @@ class StripeStandIn:
         return [self._emit("invoice.paid", invoice, request),
                 self._emit("invoice.payment_succeeded", invoice, request)]
 
+    def _open_invoice(self, subscription: dict) -> dict:
+        """The newest open invoice of a past_due subscription (the renewal that failed)."""
+        for invoice in reversed(self._invoices.values()):
+            if invoice["subscription"] == subscription["id"] and invoice["status"] == "open":
+                return invoice
+        raise StandInError(f"Subscription {subscription['id']} has no open invoice.",
+                           status=409)
+
     def _subscription(self, subscription_id: str) -> dict:
         return self._stored(self._subscriptions, "subscription", subscription_id)
 
@@ -1968,7 +1981,7 @@ class StripeStandIn:
             self._live(subscription, "renew")
             before = copy.deepcopy(subscription)
             if subscription["status"] == "past_due":
-                invoice = self._invoices[subscription["latest_invoice"]]
+                invoice = self._open_invoice(subscription)
                 self._settle(invoice, paid=True)
                 subscription["status"] = "active"
             elif subscription["cancel_at_period_end"]:
@@ -1992,7 +2005,7 @@ class StripeStandIn:
             subscription = self._subscription(subscription_id)
             self._live(subscription, "fail a renewal")
             if subscription["status"] == "past_due":
-                invoice = self._invoices[subscription["latest_invoice"]]
+                invoice = self._open_invoice(subscription)
                 self._settle(invoice, paid=False)
                 return [self._emit("invoice.payment_failed", invoice)]
             if subscription["cancel_at_period_end"]:
@@ -2067,22 +2080,22 @@ class StripeStandIn:
                 if not item["current_period_start"] <= at <= item["current_period_end"]:
                     raise StandInError("proration_date must be within the current period.",
                                        param="proration_date")
-            now = int(time.time())
+            changes: dict[str, Any] = {}  # every parameter read before anything changes
             if "metadata" in params:
-                subscription["metadata"] = _merge_metadata(subscription["metadata"],
-                                                           params["metadata"])
+                changes["metadata"] = _merge_metadata(subscription["metadata"],
+                                                      params["metadata"])
             if "description" in params:
-                subscription["description"] = _text(params["description"], "description",
-                                                    500)
+                changes["description"] = _text(params["description"], "description", 500)
+            cancel = None if params.get("cancel_at_period_end") in (None, "") else \
+                _bool(params["cancel_at_period_end"], "cancel_at_period_end")
+            now = int(time.time())
+            subscription.update(changes)
             if details:
                 subscription["cancellation_details"] = {
                     **subscription["cancellation_details"],
                     **{k: (v or None) for k, v in details.items()}}
-            if params.get("cancel_at_period_end") not in (None, ""):
-                cancel = _bool(params["cancel_at_period_end"], "cancel_at_period_end")
-                if cancel == subscription["cancel_at_period_end"]:
-                    pass
-                elif cancel:
+            if cancel is not None and cancel != subscription["cancel_at_period_end"]:
+                if cancel:
                     subscription.update({
                         "cancel_at_period_end": True, "cancel_at": item["current_period_end"],
                         "canceled_at": now, "cancellation_details": {

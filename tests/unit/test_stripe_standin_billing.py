@@ -631,3 +631,35 @@ def test_an_inline_recurring_price_pays_like_a_stored_one(client, standin, inbox
         "2 × Fortnightly box (at $7.00 USD every 2 weeks)"
     price = client.v1.prices.retrieve(subscription["items"]["data"][0]["price"]["id"])
     assert price.active is False and price.recurring.interval == "week"
+
+
+def test_renew_pays_the_failed_invoice_even_after_a_later_one(client, standin, inbox):
+    subscription = subscribe(client, standin, inbox)
+    item = subscription["items"]["data"][0]
+    gold = client.v1.prices.create(params={
+        "product": item["price"]["product"], "currency": "cny", "unit_amount": 5000,
+        "recurring": {"interval": "month"}})
+    standin.fail_renewal(subscription.id)
+    failed = client.v1.subscriptions.retrieve(subscription.id).latest_invoice
+
+    client.v1.subscriptions.update(subscription.id, params={
+        "items": [{"id": item["id"], "price": gold.id}],
+        "proration_behavior": "always_invoice"})
+    standin.renew(subscription.id)
+
+    assert client.v1.invoices.retrieve(failed).status == "paid"
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "active"
+    assert client.v1.invoices.list(params={"subscription": subscription.id,
+                                           "status": "open"}).data == []
+
+
+def test_a_refused_session_keeps_none_of_its_inline_prices(client):
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.checkout.sessions.create(params={
+            "mode": "subscription", "expires_at": 1,
+            "line_items": [{"quantity": 1, "price_data": {
+                "currency": "cny", "unit_amount": 1200, "recurring": {"interval": "month"},
+                "product_data": {"name": "Inline membership"}}}]})
+
+    assert client.v1.prices.list().data == []
+    assert client.v1.products.list().data == []
