@@ -119,6 +119,7 @@ def test_a_lapse_never_touches_purchases(api, shop, club, stripe, pump):
     _, deliveries = shop.pay()
     post_webhooks(api, deliveries, pump)
     club.subscribe()
+    stripe.fail_renewal(m_subscription(stripe))
     stripe.lapse(m_subscription(stripe))
     club.deliver()
     assert shop.library() == [shop.resource["id"]]
