@@ -128,9 +128,14 @@ class _EntitlementTaken(Exception):
 
 
 def duplicate_share(o: OrderRecord, paid: int, resource_ids: set[str]) -> int:
-    """What an order that paid `paid` paid for `resource_ids`: their prices less their share
-    of the order's discount (rounded half up), never more than was paid."""
-    prices = sum(int(line.unit_amount) for line in o.lines if line.resource_id in resource_ids)
+    """What an order that paid `paid` paid for `resource_ids`: their lines as the pricing
+    engine priced them (every discount applied per line), never more than was paid. Orders
+    priced before the engine kept no line totals: their prices less their share of the
+    order's discount, rounded half up."""
+    lines = [line for line in o.lines if line.resource_id in resource_ids]
+    if all(line.total is not None for line in o.lines):
+        return min(paid, sum(int(line.total) for line in lines))
+    prices = sum(int(line.unit_amount) for line in lines)
     subtotal = int(o.subtotal) or 1
     return min(paid, (2 * prices * int(o.total) + subtotal) // (2 * subtotal))
 

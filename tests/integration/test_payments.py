@@ -641,6 +641,28 @@ def test_a_payment_for_something_already_owned_refunds_its_share_as_duplicate(
     assert log[0]["details"]["resource_ids"] == [shop.resource["id"]]
 
 
+def test_a_duplicate_refund_is_the_line_as_the_engine_priced_it(api, shop, pump, stripe):
+    # Given a buyer who owns the shop's resource, and a coupon of ¥10.00 off the second only
+    second = publish(api, pump, shop.creator_token, shop.admin_token, title="第二本书",
+                     price={"amount": 2900, "currency": "cny"})
+    first = shop.checkout()
+    assert api.post("/admin/coupons", {"code": "TEN", "kind": "fixed",
+                                       "amounts_off": {"cny": 1000},
+                                       "resource_ids": [second["id"]]},
+                    token=shop.admin_token).status == 201
+    basket = {"items": [{"resource_id": shop.resource["id"]}, {"resource_id": second["id"]}],
+              "coupon_code": "TEN"}
+    lines = {line["resource_id"]: line["total"]["amount"] for line in
+             api.post("/checkout/quote", basket, token=shop.token).body["items"]}
+    both = api.post("/checkout", basket, token=shop.token).body
+    assert lines == {shop.resource["id"]: 4900, second["id"]: 1900}
+    # When both are paid, the owned line comes back at what it cost: its full price, since
+    # the coupon took nothing off it (not a share of the order's discount)
+    pay_in_turn(api, stripe, pump, first, both)
+    order = shop.order(both["order"]["id"])
+    assert order["auto_refund"]["amount"]["amount"] == 4900
+
+
 def test_an_order_of_only_owned_resources_is_refunded_in_full(api, shop, pump, stripe,
                                                                two_baskets):
     first, both, second = two_baskets
