@@ -45,7 +45,10 @@ def test_dead_letters_are_listed_and_redriven_to_the_consumer(boto, stack):
 
 def test_reconciliation_runs_on_demand_and_finds_no_drift_on_a_healthy_stack(stack):
     result = json.loads(ops("reconcile", "--ahead", "40"))
-    assert set(result) == {"payments", "relayed", "differences", "search_and_cards_rebuilt"}
+    assert set(result) == {"payments", "relayed", "points", "differences",
+                           "search_and_cards_rebuilt"}
     assert set(result["payments"]) == {"pending_seen", "repaired", "reranked"}
+    assert set(result["points"]) == {"lots_due", "points_expired", "failed"}
+    assert result["points"]["failed"] == 0
     assert result["differences"] == []
     assert result["search_and_cards_rebuilt"] > 0  # the seeded catalog
