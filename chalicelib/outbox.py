@@ -35,10 +35,12 @@ class DomainEvent(msgspec.Struct, forbid_unknown_fields=True):
 SUBSCRIBERS: dict[str, tuple[str, ...]] = {
     "order.paid": ("chalicelib.catalog.sales:count_sale",
                    "chalicelib.coupons.redemptions:on_paid",
-                   "chalicelib.points.events:on_order_paid"),
+                   "chalicelib.points.events:on_order_paid",
+                   "chalicelib.analytics.revenue:on_order_paid"),
     "order.ended": ("chalicelib.coupons.redemptions:on_ended",
                     "chalicelib.points.events:on_order_ended"),
-    "order.refunded": ("chalicelib.points.events:on_order_refunded",),
+    "order.refunded": ("chalicelib.points.events:on_order_refunded",
+                       "chalicelib.analytics.revenue:on_order_refunded"),
     "membership.paid": ("chalicelib.points.events:on_membership_paid",),
 }
 
