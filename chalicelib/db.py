@@ -132,6 +132,11 @@ def is_condition_failure(exc: Exception) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
+def plain_map(value: Any) -> dict:
+    """A stored map attribute (PynamoDB's raw MapAttribute, a dict, or None) as a dict."""
+    return value.as_dict() if hasattr(value, "as_dict") else dict(value or {})
+
+
 def now_iso() -> str:
     return iso_at(datetime.now(UTC).timestamp())
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from msgspec import UNSET
-from pynamodb.attributes import MapAttribute
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.update import Action
 
@@ -46,8 +45,7 @@ def normalise(code: str) -> str:
 
 def _per_currency(amounts: Any) -> dict[str, int]:
     """A stored {currency: minor units} map (a PynamoDB raw map) as plain ints."""
-    values = amounts.as_dict() if isinstance(amounts, MapAttribute) else dict(amounts or {})
-    return {str(k): int(v) for k, v in values.items()}
+    return {str(k): int(v) for k, v in db.plain_map(amounts).items()}
 
 
 def out(c: CouponRecord) -> CouponOut:

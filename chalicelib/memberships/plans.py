@@ -3,10 +3,7 @@ its Stripe Price (a Product per plan, a recurring Price per interval and currenc
 again by its lookup key, so a sync run twice makes nothing twice)."""
 from __future__ import annotations
 
-from typing import Any
-
 from msgspec import UNSET
-from pynamodb.attributes import MapAttribute
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.update import Action
 
@@ -27,8 +24,7 @@ class PlanNotFound(NotFound):
     message = "No such membership plan."
 
 
-def plain(value: Any) -> dict:
-    return value.as_dict() if isinstance(value, MapAttribute) else dict(value or {})
+plain = db.plain_map
 
 
 def prices_of(plan: PlanRecord) -> dict[str, dict[str, int]]:

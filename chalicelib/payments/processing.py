@@ -70,7 +70,7 @@ def _merge(o: OrderRecord, facts: Facts, now: str) -> tuple[dict[str, Any], list
         changes["failed_at"] = now
     if facts.expired and not o.expired_at:
         changes["expired_at"] = now
-    refunds = dict(o.refunds.as_dict() if hasattr(o.refunds, "as_dict") else o.refunds or {})
+    refunds = db.plain_map(o.refunds)
     charge_refunded = int(o.charge_refunded or 0)
     if facts.charge_refunded is not None and facts.charge_refunded > charge_refunded:
         charge_refunded = changes["charge_refunded"] = facts.charge_refunded
