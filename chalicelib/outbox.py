@@ -1,12 +1,13 @@
 """The transactional outbox: a domain event is written in the same DynamoDB transaction as the
 state change it reports, into the table of the context that owns the change, and delivered
-to the domain-events queue afterwards. A crash between the commit and the delivery loses
-nothing: the relay (every reconciliation run, and `make reconcile`) sends what is left. So
-events are delivered at least once, and every subscriber is idempotent by the event's id.
+to the analytics queue afterwards (one queue and one poller for everything derived). A crash
+between the commit and the delivery loses nothing: the relay (every reconciliation run, and
+`make reconcile`) sends what is left. So events are delivered at least once, and every
+subscriber is idempotent by the event's id.
 
-The consumer (`record_handler`) hands each event to the subscribers of its type, named in
-SUBSCRIBERS and imported on first use, so a context reacts to another's events without
-importing its storage."""
+The analytics consumer (`analytics.rollup.handle`) hands each event to `dispatch`, which
+calls the subscribers of its type, named in SUBSCRIBERS and imported on first use, so a
+context reacts to another's events without importing its storage."""
 from __future__ import annotations
 
 import importlib
@@ -83,7 +84,7 @@ def record(table_setting: str, event_type: str, payload: dict, at: str) -> Any:
 
 
 def publish(items: list[Any]) -> int:
-    """Send committed outbox items to the domain-events queue, then delete them. Failures are
+    """Send committed outbox items to the analytics queue, then delete them. Failures are
     logged, never raised: the change is committed, and the relay sends them later."""
     if not items:
         return 0
@@ -92,7 +93,7 @@ def publish(items: list[Any]) -> int:
 
     sent = 0
     try:
-        url = aws.queue_url(settings().domain_events_queue)
+        url = aws.queue_url(settings().analytics_queue)
         for start in range(0, len(items), 10):
             chunk = items[start:start + 10]
             reply = aws.sqs().send_message_batch(QueueUrl=url, Entries=[
@@ -149,10 +150,9 @@ def applied_marker(table_setting: str, subscriber: str, event: DomainEvent) -> A
                expires_at=int(time.time()) + APPLIED_DAYS * 86400)
 
 
-def record_handler(record: Any) -> None:
+def dispatch(event: DomainEvent) -> None:
     """One domain event from the queue, to each subscriber of its type. A subscriber that
     fails fails the record, which is retried and, failing for good, dead-lettered."""
-    event = msgspec.json.decode(record.body, type=DomainEvent)
     for target in SUBSCRIBERS.get(event.type, ()):
         module, function = target.split(":")
         getattr(importlib.import_module(module), function)(event)

@@ -98,6 +98,18 @@ class Ctx:
         assert self.principal is not None
         return self.principal.user_id
 
+    @property
+    def visitor(self) -> str:
+        """Who is looking, for unique-visitor counts: the user, or an anonymous key made
+        from the address and the browser (hashed: analytics keeps no addresses)."""
+        if self.principal is not None:
+            return self.principal.user_id
+        import hashlib
+
+        agent = self.headers.get("user-agent", "") if self.headers else ""
+        seen = f"{self.source_ip or ''}|{agent}".encode()
+        return "anon:" + hashlib.blake2b(seen, digest_size=8).hexdigest()
+
 
 class _LazyModule(ModuleType):
     """A module imported on first attribute access."""
@@ -308,8 +320,15 @@ def _is_envelope(body: Any) -> bool:
 
 def envelope_middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
     """Rewrites Chalice's own error responses (405, 415, malformed bodies, crashes) into the
-    envelope, so no error anywhere leaves in another shape."""
-    response = get_response(event)
+    envelope, so no error anywhere leaves in another shape. The analytics events the request
+    tracked leave with one SendMessage once its response is made."""
+    from chalicelib.analytics import events
+
+    token = events.begin()
+    try:
+        response = get_response(event)
+    finally:
+        events.flush(token)
     if response.status_code < 400 or _is_envelope(response.body):
         return response
     body = response.body

@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
     dead = jobs.add_parser("dlq")
     dead.add_argument("action", choices=["list", "redrive"])
     dead.add_argument("queue", nargs="?", default="payments",
-                      choices=["payments", "analytics", "upload_events", "domain_events"])
+                      choices=["payments", "analytics", "upload_events"])
     mig = jobs.add_parser("migrate")
     mig.add_argument("--dry-run", action="store_true")
     first = jobs.add_parser("admin")

@@ -19,7 +19,7 @@ STAGES = ("dev", "staging", "prod")
 TABLES = ("UsersTable", "AuthTable", "StatsTable", "CatalogTable", "ListingsTable",
           "SearchTable", "CouponsTable", "MembershipsTable", "PointsTable", "OrdersTable",
           "IdempotencyTable")
-QUEUES = ("AnalyticsQueue", "UploadEventsQueue", "PaymentsQueue", "DomainEventsQueue")
+QUEUES = ("AnalyticsQueue", "UploadEventsQueue", "PaymentsQueue")
 
 
 def policy(stage: str) -> dict:

@@ -31,7 +31,7 @@ def register(email: str, password: str, display_name: str,
     metrics.add_metric(name="Signups", unit="Count", value=1)
     from chalicelib.analytics import events
 
-    events.publish("signups")
+    events.track("user.registered", viewer=user.user_id)
     return user
 
 

@@ -1,82 +1,378 @@
-"""The analytics consumer: each queued event adds to a per-day counter exactly once.
+"""The analytics consumer: one queue carries the requests' analytics messages and the
+contexts' domain events (the outbox sends them here), and one handler takes a whole batch.
 
-Idempotent per event id: the dedupe marker and the counter increment commit in one
-transaction, so a redelivered message changes nothing. A malformed message raises, is reported
-as a batch item failure, and reaches the dead-letter queue after maxReceiveCount tries.
+Domain events go to their subscribers first, one record at a time (each subscriber is
+idempotent by the event's id). Then the batch is counted: every message's facts are summed in
+memory into daily counters, and each distinct counter gets one atomic ADD. The ADDs commit in
+one transaction with a `SEEN#<message id>` marker per message (condition: absent), so a
+message redelivered in this batch or any later one (SQS delivers at least once, and a
+regrouped retry mixes old and new messages) is never counted twice: a transaction refused on
+a marker is committed again without the messages it names.
+
+Counters: C#<metric>#<scope> / <day>, scope `platform`, `resource#<id>`, `creator#<id>` or
+`category#<slug>`. Platform-wide counters are hot (every batch writes them), so they are
+sharded into <day>#<shard> items and summed on read; a report still reads one counter family
+with one Query. Unique viewers are a linear-counting sketch: the viewer's hash sets one of
+SKETCH_BUCKETS buckets, kept as a number set that grows by set union (ADD), itself idempotent.
+Gauges (active members, MRR) add their changes to the day and to a `TOTAL` item.
 """
 from __future__ import annotations
 
+import hashlib
+import math
 import time
+from collections import Counter as Tally
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import NumberAttribute, NumberSetAttribute, UnicodeAttribute
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 
-from chalicelib import db
-from chalicelib.analytics.events import AnalyticsEvent
+from chalicelib import db, outbox
+from chalicelib.analytics.events import TYPES, AnalyticsMessage, Fact
 from chalicelib.observability import logger
 
 # Longer than the queue's retention and any redrive, so a late duplicate is still recognised.
 MARKER_SECONDS = 15 * 24 * 3600
+SHARDS = 4
+SKETCH_BUCKETS = 1024
+# DynamoDB's limit on the items of one transaction.
+MAX_ITEMS = 100
+TOTAL = "TOTAL"
 
 
 class Counter(Model):
-    """COUNTER#<metric> / <yyyy-mm-dd>."""
+    """C#<metric>#<scope> / <yyyy-mm-dd>[#<shard>] (or TOTAL, for a gauge)."""
 
     Meta = db.table_meta("stats_table")
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
-    value = NumberAttribute(default=0)
+    value = NumberAttribute(null=True)
+    buckets = NumberSetAttribute(null=True)
+
+    @staticmethod
+    def key(metric: str, scope: str) -> str:
+        return f"C#{metric}#{scope}"
 
 
-class ProcessedEvent(Model):
-    """EVENT#<event id> / EVENT: this event has been counted."""
+class Seen(Model):
+    """SEEN#<message id> / SEEN: this message has been counted."""
 
     Meta = db.table_meta("stats_table")
     pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default="EVENT")
+    sk = UnicodeAttribute(range_key=True, default="SEEN")
     expires_at = NumberAttribute()
 
 
 class MalformedEvent(ValueError):
-    """The message is not an analytics event; retrying cannot help."""
+    """The message is neither an analytics message nor a domain event; retrying cannot help."""
 
 
-def parse(body: str) -> AnalyticsEvent:
+def _domain_event(body: str) -> outbox.DomainEvent:
     try:
-        event = msgspec.json.decode(body, type=AnalyticsEvent)
+        event = msgspec.json.decode(body, type=outbox.DomainEvent)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise MalformedEvent(str(exc)) from None
-    if len(event.at) < 10 or not event.type or event.count < 1:
-        raise MalformedEvent("event has no date, type or positive count")
+    if not event.event_id or len(event.at) < 10:
+        raise MalformedEvent("a domain event without an id or a date")
     return event
 
 
-def apply(event: AnalyticsEvent) -> bool:
-    """Count `event` once; False when it had already been counted."""
-    day = event.at[:10]
+def parse(body: str) -> AnalyticsMessage | outbox.DomainEvent:
+    """An analytics message or a domain event; MalformedEvent for anything else."""
     try:
-        with db.transaction() as tx:
-            tx.save(ProcessedEvent(pk=f"EVENT#{event.event_id}",
-                                   expires_at=int(time.time()) + MARKER_SECONDS),
-                    condition=ProcessedEvent.pk.does_not_exist())
-            tx.update(Counter(pk=f"COUNTER#{event.type}", sk=day),
-                      actions=[Counter.value.add(event.count)])
-    except TransactWriteError as exc:
-        if db.cancellation_codes(exc)[:1] == ["ConditionalCheckFailed"]:
-            logger.info("duplicate analytics event", extra={"event_id": event.event_id})
-            return False
-        raise
-    return True
+        message = msgspec.json.decode(body, type=AnalyticsMessage)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return _domain_event(body)
+    for fact in message.facts:
+        if fact.type not in TYPES or len(fact.at) < 10 or fact.count < 1:
+            raise MalformedEvent(f"not a countable fact: {fact.type!r}")
+    if not message.message_id:
+        raise MalformedEvent("a message without an id")
+    return message
 
 
-def record_handler(record) -> None:
-    """Powertools batch record handler: one SQS record, one event."""
-    apply(parse(record.body))
+# --- what each message adds ------------------------------------------------------------------
+
+# fact type -> (metric, counted for resource, creator and category too)
+FACT_METRICS = {
+    "resource.viewed": ("views", True),
+    "search.made": ("searches", False),
+    "checkout.started": ("checkouts", True),
+    "download.made": ("downloads", True),
+    "user.registered": ("signups", False),
+    "review.posted": ("reviews", True),
+}
 
 
-def daily(metric: str, first_day: str, last_day: str) -> list[tuple[str, int]]:
-    """The per-day values of `metric` between two dates (inclusive), one Query."""
-    rows = Counter.query(f"COUNTER#{metric}", Counter.sk.between(first_day, last_day))
-    return [(row.sk, int(row.value)) for row in rows]
+def _hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+def _scopes(resource_id: str | None, creator_id: str | None,
+            category: str | None) -> Iterator[str]:
+    if resource_id:
+        yield f"resource#{resource_id}"
+    if creator_id:
+        yield f"creator#{creator_id}"
+    if category:
+        yield f"category#{category}"
+
+
+@dataclass
+class Delta:
+    """What a set of messages adds: numbers per counter and sketch buckets per counter."""
+
+    values: Tally = field(default_factory=Tally)
+    buckets: defaultdict = field(default_factory=lambda: defaultdict(set))
+    gauges: set = field(default_factory=set)  # counters whose TOTAL item moves with the day
+
+    def add(self, metric: str, scope: str, day: str, value: int, shard: int | None = None
+            ) -> None:
+        if value:
+            sk = day if shard is None else f"{day}#{shard}"
+            self.values[Counter.key(metric, scope), sk] += value
+
+    def platform(self, metric: str, day: str, value: int, shard: int) -> None:
+        self.add(metric, "platform", day, value, shard)
+
+    def gauge(self, metric: str, day: str, value: int) -> None:
+        if value:
+            self.add(metric, "platform", day, value)
+            self.values[Counter.key(metric, "platform"), TOTAL] += value
+            self.gauges.add(Counter.key(metric, "platform"))
+
+    def sketch(self, scope: str, day: str, viewer: str, sharded: bool) -> None:
+        h = _hash(viewer)
+        sk = f"{day}#{h % SHARDS}" if sharded else day
+        self.buckets[Counter.key("viewers", scope), sk].add((h >> 8) % SKETCH_BUCKETS)
+
+    def keys(self) -> set[tuple[str, str]]:
+        return {key for key, value in self.values.items() if value} | set(self.buckets)
+
+    def merge(self, other: Delta) -> None:
+        self.values.update(other.values)
+        for key, buckets in other.buckets.items():
+            self.buckets[key] |= buckets
+
+
+def _fact_delta(fact: Fact, shard: int, delta: Delta) -> None:
+    metric, scoped = FACT_METRICS[fact.type]
+    day = fact.at[:10]
+    delta.platform(metric, day, fact.count, shard)
+    if scoped:
+        for scope in _scopes(fact.resource_id, fact.creator_id, fact.category):
+            delta.add(metric, scope, day, fact.count)
+    if fact.type == "resource.viewed" and fact.viewer:
+        delta.sketch("platform", day, fact.viewer, sharded=True)
+        if fact.resource_id:
+            delta.sketch(f"resource#{fact.resource_id}", day, fact.viewer, sharded=False)
+
+
+def _domain_delta(event: outbox.DomainEvent, shard: int, delta: Delta) -> None:
+    p, day = event.payload, event.at[:10]
+    if event.type == "order.paid":
+        delta.platform("paid", day, 1, shard)
+        for line in p.get("lines") or ():
+            for scope in _scopes(line.get("resource_id"), line.get("creator_id"),
+                                 line.get("category")):
+                delta.add("paid", scope, day, 1)
+    elif event.type == "order.refunded":
+        delta.platform("refunded", day, 1, shard)
+    elif event.type == "membership.started":
+        delta.platform("members_started", day, 1, shard)
+    elif event.type == "membership.cancelled":
+        delta.platform("members_cancelled", day, 1, shard)
+    elif event.type == "membership.paid" and p.get("billing_reason") == "subscription_cycle":
+        delta.platform("members_renewed", day, 1, shard)
+    elif event.type == "membership.standing":
+        delta.gauge("members", day, int(p.get("active_delta") or 0))
+        for currency, change in (p.get("mrr_delta") or {}).items():
+            delta.gauge(f"mrr#{currency}", day, int(change))
+
+
+@dataclass
+class Message:
+    """A record of the batch: its SQS id, the id it is counted under, what it adds."""
+
+    record_id: str
+    counted_id: str
+    delta: Delta
+    metrics: Tally
+
+
+def _message(record_id: str, parsed: AnalyticsMessage | outbox.DomainEvent) -> Message:
+    delta = Delta()
+    metrics: Tally[str] = Tally()
+    if isinstance(parsed, AnalyticsMessage):
+        counted_id = parsed.message_id
+        shard = _hash(counted_id) % SHARDS
+        for fact in parsed.facts:
+            _fact_delta(fact, shard, delta)
+            metrics[fact.type] += fact.count
+    else:
+        counted_id = f"event#{parsed.event_id}"
+        _domain_delta(parsed, _hash(counted_id) % SHARDS, delta)
+    return Message(record_id, counted_id, delta, metrics)
+
+
+# --- committing --------------------------------------------------------------------------------
+
+def _chunks(messages: list[Message]) -> Iterator[list[Message]]:
+    """Messages packed so that each chunk's markers and distinct counters fit one transaction."""
+    chunk: list[Message] = []
+    keys: set[tuple[str, str]] = set()
+    for message in messages:
+        grown = keys | message.delta.keys()
+        if chunk and len(chunk) + 1 + len(grown) > MAX_ITEMS:
+            yield chunk
+            chunk, grown = [], message.delta.keys()
+        chunk.append(message)
+        keys = grown
+    if chunk:
+        yield chunk
+
+
+def _commit(chunk: list[Message]) -> list[Message]:
+    """Count the chunk's messages not counted before; the ones it counted."""
+    for _ in range(6):
+        if not chunk:
+            return []
+        total = Delta()
+        for message in chunk:
+            total.merge(message.delta)
+        expires_at = int(time.time()) + MARKER_SECONDS
+        try:
+            with db.transaction() as tx:
+                for message in chunk:
+                    tx.save(Seen(pk=f"SEEN#{message.counted_id}", expires_at=expires_at),
+                            condition=Seen.pk.does_not_exist())
+                for (pk, sk), value in sorted(total.values.items()):
+                    if value:
+                        tx.update(Counter(pk=pk, sk=sk), actions=[Counter.value.add(value)])
+                for (pk, sk), buckets in sorted(total.buckets.items()):
+                    tx.update(Counter(pk=pk, sk=sk), actions=[Counter.buckets.add(buckets)])
+        except TransactWriteError as exc:
+            codes = db.cancellation_codes(exc)
+            seen = {m.counted_id for m, code in zip(chunk, codes, strict=False)
+                    if code == "ConditionalCheckFailed"}
+            if seen:
+                logger.info("analytics messages counted before", extra={"count": len(seen)})
+                chunk = [m for m in chunk if m.counted_id not in seen]
+                continue
+            if "TransactionConflict" in codes:
+                time.sleep(0.05)
+                continue
+            raise
+        return chunk
+    raise RuntimeError("analytics counters kept conflicting")
+
+
+def _emit(counted: Iterable[Message]) -> None:
+    """The business figures of what was counted, as CloudWatch metrics (EMF)."""
+    from chalicelib.observability import metrics
+
+    # Sign-ups, paid orders, revenue and refunds are emitted where they happen (accounts,
+    # payments); these are the figures only the analytics events carry.
+    names = {"resource.viewed": "ResourceViews", "search.made": "Searches",
+             "checkout.started": "CheckoutsStarted", "download.made": "Downloads",
+             "review.posted": "ReviewsPosted"}
+    tally: Tally = Tally()
+    for message in counted:
+        tally.update(message.metrics)
+    for fact_type, value in sorted(tally.items()):
+        if fact_type in names:
+            metrics.add_metric(name=names[fact_type], unit="Count", value=value)
+
+
+def handle(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """One SQS batch (Lambda's records): domain events to their subscribers, then everything
+    counted once; the records to retry, as Lambda's partial batch response."""
+    failed: list[str] = []
+    messages: dict[str, Message] = {}
+    for record in records:
+        record_id = record["messageId"]
+        try:
+            parsed = parse(record["body"])
+            if isinstance(parsed, outbox.DomainEvent):
+                outbox.dispatch(parsed)
+            message = _message(record_id, parsed)
+        except MalformedEvent:
+            logger.exception("malformed analytics message", extra={"message_id": record_id})
+            failed.append(record_id)  # retried, then dead-lettered: kept for a person
+            continue
+        except Exception:  # noqa: BLE001 - one failing event must not fail the batch
+            logger.exception("domain event not handled", extra={"message_id": record_id})
+            failed.append(record_id)
+            continue
+        # The same message twice in one batch (a relay's resend) is counted once.
+        messages.setdefault(message.counted_id, message)
+    counted: list[Message] = []
+    for chunk in _chunks(list(messages.values())):
+        try:
+            counted += _commit(chunk)
+        except Exception:  # noqa: BLE001 - this chunk is retried; the others are done
+            logger.exception("analytics counters not written", extra={"count": len(chunk)})
+            failed += [m.record_id for m in chunk]
+    _emit(counted)
+    return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in failed]}
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+def daily(metric: str, first_day: str, last_day: str, scope: str = "platform"
+          ) -> dict[str, int]:
+    """The per-day values of a counter between two days (inclusive), shards summed: one
+    Query."""
+    out: dict[str, int] = defaultdict(int)
+    for row in Counter.query(Counter.key(metric, scope),
+                             Counter.sk.between(first_day, last_day + "#~")):
+        if row.value is not None and row.sk != TOTAL:
+            out[row.sk[:10]] += int(row.value)
+    return dict(out)
+
+
+def gauge(metric: str, first_day: str, last_day: str) -> dict[str, int]:
+    """A gauge's value at the end of each day between two days (inclusive): the TOTAL less the
+    changes after each day, from one Query (the days from `first_day` on, and TOTAL)."""
+    changes: dict[str, int] = defaultdict(int)
+    total = 0
+    for row in Counter.query(Counter.key(metric, "platform"), Counter.sk >= first_day):
+        if row.sk == TOTAL:
+            total = int(row.value or 0)
+        elif row.value is not None:
+            changes[row.sk[:10]] += int(row.value)
+    from datetime import date, timedelta
+
+    start, end = date.fromisoformat(first_day), date.fromisoformat(last_day)
+    after = sum(v for day, v in changes.items() if day > last_day)
+    values: dict[str, int] = {}
+    current = total - after
+    day = end
+    while day >= start:
+        key = day.isoformat()
+        values[key] = current
+        current -= changes.get(key, 0)
+        day -= timedelta(days=1)
+    return values
+
+
+def unique(scope: str, first_day: str, last_day: str) -> int:
+    """Estimated distinct viewers of `scope` over the days (inclusive): one Query; the union of
+    the days' sketches, each shard estimated by linear counting and summed."""
+    shards: dict[str, set[int]] = defaultdict(set)
+    for row in Counter.query(Counter.key("viewers", scope),
+                             Counter.sk.between(first_day, last_day + "#~")):
+        shards[row.sk[11:]] |= set(int(b) for b in (row.buckets or ()))
+    return sum(estimate(len(buckets)) for buckets in shards.values())
+
+
+def estimate(filled: int, buckets: int = SKETCH_BUCKETS) -> int:
+    """Linear counting: the distinct items that leave `filled` of `buckets` set."""
+    if filled >= buckets:
+        filled = buckets - 1  # saturated: the sketch's ceiling
+    return round(-buckets * math.log(1 - filled / buckets))

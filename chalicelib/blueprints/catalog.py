@@ -41,7 +41,7 @@ def list_resources(ctx: Ctx) -> CardList:
 @api.route("/resources/{resource_id}", "GET", role=ANYONE, tags=TAGS,
            response=PublicResourceEnvelope, errors=(404,), summary="A published resource")
 def get_resource(ctx: Ctx, resource_id: str) -> PublicResourceEnvelope:
-    return PublicResourceEnvelope(resource=public.detail(resource_id))
+    return PublicResourceEnvelope(resource=public.detail(resource_id, viewer=ctx.visitor))
 
 
 @api.route("/creators/{creator_id}", "GET", role=ANYONE, tags=TAGS, query=PageQuery,

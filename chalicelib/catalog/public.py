@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import NamedTuple, cast
 
 from chalicelib import cursor, db
+from chalicelib.analytics import events as analytics
 from chalicelib.catalog import listings, store
 from chalicelib.catalog.schemas import (
     CardList,
@@ -35,11 +36,13 @@ def media_url(key: str | None) -> str | None:
     return presign.get_url(settings().uploads_bucket, key, MEDIA_URL_SECONDS)
 
 
-def detail(resource_id: str) -> PublicResource:
-    """A published resource. One GetItem."""
+def detail(resource_id: str, viewer: str | None = None) -> PublicResource:
+    """A published resource, and a view of it by `viewer`. One GetItem."""
     r = store.get_resource(resource_id, consistent=False)
     if r is None or r.status != ResourceStatus.PUBLISHED:
         raise NotFound("No such resource.", code="resource_not_found")
+    analytics.track("resource.viewed", resource_id=r.resource_id, creator_id=r.creator_id,
+                    category=r.category, viewer=viewer)
     live = r.live_file
     return PublicResource(
         id=r.resource_id, title=r.title, description=r.description, kind=r.kind,
@@ -95,6 +98,8 @@ def search(query: str, limit: int, cursor_text: str | None) -> CardList:
     position = cursor.decode(cursor_text, scope)
     offset = int(position.get("offset", 0)) if position else 0
     ranked = search_index.rank(query)
+    if offset == 0:
+        analytics.track("search.made")
     ids = ranked[offset:offset + limit]
     found = store.get_resources(ids)
     items = [card(found[i]) for i in ids
@@ -138,6 +143,8 @@ class Delivery(NamedTuple):
     download_cap: int | None
     members_only: bool
     member_level: int
+    creator_id: str | None = None
+    category: str | None = None
 
 
 def resources_read(resource_ids: list[str]) -> db.Read:
@@ -168,7 +175,8 @@ def delivery_in(items: list[dict]) -> Delivery | None:
     cap = r.download_cap
     return Delivery(file=file, download_cap=int(cap) if cap is not None else None,
                     members_only=bool(r.members_only) and r.status == "published",
-                    member_level=int(r.member_level or 1))
+                    member_level=int(r.member_level or 1), creator_id=r.creator_id,
+                    category=r.category)
 
 
 def cards(resource_ids: list[str]) -> dict[str, ResourceCard]:

@@ -207,24 +207,56 @@ def _store(sub: dict, paid_invoice: dict | None) -> str | None:
             started_at=before.started_at if before and before.subscription_id == sub["id"]
             else _iso(sub.get("start_date") or sub.get("created")) or now,
             ended_at=_iso(sub.get("ended_at")), synced_ms=synced_ms, updated_at=now)
+        if before is not None and int(before.synced_ms or 0) > synced_ms:
+            return None  # a later retrieval is stored already
+        _count(before, m, price, now)
         events = _events(before, m, plan, paid_invoice, now)
+        # Conditioned on the item read, so the gauges' differences are exact.
+        condition = Membership.pk.does_not_exist() if before is None else (
+            Membership.synced_ms == before.synced_ms)
         try:
             with db.transaction() as tx:
-                tx.save(m, condition=Membership.pk.does_not_exist()
-                        | (Membership.synced_ms <= synced_ms))
+                tx.save(m, condition=condition)
                 tx.save(SubscriptionLink(pk=SubscriptionLink.key(sub["id"]), user_id=user_id))
                 for item in events:
                     tx.save(item)
         except TransactWriteError as exc:
             codes = db.cancellation_codes(exc)
-            if codes[:1] == ["ConditionalCheckFailed"]:
-                return None  # a later retrieval is stored already
-            if "TransactionConflict" in codes:
+            if codes[:1] == ["ConditionalCheckFailed"] or "TransactionConflict" in codes:
                 continue
             raise
         outbox.publish(events)
         return m.status
     raise RuntimeError(f"membership of {user_id} kept changing")
+
+
+def _mrr(price: dict) -> int:
+    """A price's monthly recurring revenue in minor units (a year's price over 12)."""
+    recurring = price.get("recurring") or {}
+    amount = int(price.get("unit_amount") or 0) * int(recurring.get("interval_count") or 1)
+    return round(amount / 12) if recurring.get("interval") == "year" else amount
+
+
+def _count(before: Membership | None, m: Membership, price: dict, now: str) -> None:
+    """What the gauges count of `m`: a membership counts from the moment it is live until
+    Stripe ends the subscription (a failed renewal still counts until then)."""
+    was = before.counted_mrr if before else None
+    counts = m.status not in ENDED and (is_live(m, now) or was is not None)
+    m.counted_mrr = _mrr(price) if counts else None
+    m.counted_currency = m.currency if counts else None
+
+
+def _standing(before: Membership | None, m: Membership) -> dict | None:
+    """The change in active members and MRR (per currency) from `before` to `m`."""
+    old, new = (before.counted_mrr if before else None), m.counted_mrr
+    mrr: dict[str, int] = {}
+    if old is not None and before is not None:
+        mrr[str(before.counted_currency)] = -int(old)
+    if new is not None:
+        mrr[str(m.counted_currency)] = mrr.get(str(m.counted_currency), 0) + int(new)
+    active = (new is not None) - (old is not None)
+    mrr = {currency: delta for currency, delta in mrr.items() if delta}
+    return {"active_delta": active, "mrr_delta": mrr} if active or mrr else None
 
 
 def _events(before: Membership | None, m: Membership, plan: PlanRecord | None,
@@ -250,6 +282,10 @@ def _events(before: Membership | None, m: Membership, plan: PlanRecord | None,
                                     {**base, "from_plan_id": before.plan_id}, now))
     if m.status in ENDED and (before is None or before.status not in ENDED):
         events.append(outbox.record("memberships_table", "membership.cancelled", base, now))
+    standing = _standing(before, m)
+    if standing:
+        events.append(outbox.record("memberships_table", "membership.standing",
+                                    {**base, **standing}, now))
     return events
 
 

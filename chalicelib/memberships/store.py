@@ -82,6 +82,11 @@ class Membership(Model):
     # Epoch milliseconds of the retrieval the item holds: an older one never overwrites it.
     synced_ms = NumberAttribute(default=0)
     updated_at = UnicodeAttribute()
+    # What the analytics gauges count of this buyer now: their monthly recurring revenue
+    # (minor units, in counted_currency) while they are an active member, else null. Each
+    # change reports the difference, so active members and MRR never drift from the items.
+    counted_mrr = NumberAttribute(null=True)
+    counted_currency = UnicodeAttribute(null=True)
 
     @staticmethod
     def key(user_id: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from chalicelib import db
 from chalicelib.accounts import profiles
+from chalicelib.analytics import events as analytics
 from chalicelib.catalog import public
 from chalicelib.catalog.public import Offer
 from chalicelib.catalog.schemas import Currency, Money
@@ -267,6 +268,10 @@ def checkout(user_id: str, email: str | None, resource_ids: list[str], plan_id: 
 
     priced = price(user_id, resource_ids, plan_id, coupon_code, points)
     quote = priced.quote
+    for offer in priced.offers:
+        analytics.track("checkout.started", resource_id=offer.id, creator_id=offer.creator_id,
+                        category=offer.category_path[0] if offer.category_path else None,
+                        viewer=user_id)
     order_id = uuid.uuid4().hex
     order = new_order(order_id, user_id, email or priced.email, quote, priced.offers)
     reserve = _Reservation(priced, order)

@@ -9,6 +9,7 @@ import time
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib import cursor, db
+from chalicelib.analytics import events as analytics
 from chalicelib.catalog import public
 from chalicelib.config import settings
 from chalicelib.errors import Forbidden, NotFound, Throttled
@@ -108,6 +109,8 @@ def _deliver(user_id: str, resource_id: str, delivery: public.Delivery,
             raise Throttled(24 * 3600, f"The download limit of {cap} is reached.",
                             code="download_limit_reached") from None
         raise
+    analytics.track("download.made", resource_id=resource_id, creator_id=delivery.creator_id,
+                    category=delivery.category, viewer=user_id)
     seconds = cfg.download_url_seconds
     url = presign.get_url(cfg.uploads_bucket, live.key, seconds, filename=live.filename,
                           version_id=live.version_id)

@@ -102,7 +102,7 @@ def test_an_event_delivered_three_times_counts_once(api, pump, sold, aws):
 
     body = msgspec.json.encode(event).decode()
     sqs = boto3.client("sqs", region_name=settings().region)
-    url = clients.queue_url(settings().domain_events_queue)
+    url = clients.queue_url(settings().analytics_queue)
     for _ in range(3):
         sqs.send_message(QueueUrl=url, MessageBody=body)
     drain(pump)

@@ -312,13 +312,14 @@ def test_an_admin_adjusts_points_once_per_key_and_never_below_zero(api, admin):
     check_invariants(member["id"])
 
 
-def test_the_domain_events_consumer_hands_order_events_to_points(user):
-    from types import SimpleNamespace
-
+def test_the_analytics_consumer_hands_order_events_to_points(user):
     import msgspec
 
+    from chalicelib.analytics.rollup import handle
+
     e = paid("o1", user, 1_000)
-    outbox.record_handler(SimpleNamespace(body=msgspec.json.encode(e).decode()))
+    record = {"messageId": "m1", "body": msgspec.json.encode(e).decode()}
+    assert handle([record]) == {"batchItemFailures": []}
     assert numbers(user)[0] == 10
 
 

@@ -142,8 +142,8 @@ def test_api_alarms_watch_the_5xx_rate_and_the_p99_latency_of_the_api_stage(reso
 
 def test_every_function_has_an_errors_and_a_throttles_alarm(resources, params):
     names = functions(resources)
-    assert names == ["APIHandler", "AnalyticsRollup", "DomainEvents", "PaymentEvents",
-                     "ReconcilePayments", "UploadEvents"]
+    assert names == ["APIHandler", "AnalyticsRollup", "PaymentEvents", "ReconcilePayments",
+                     "UploadEvents"]
     for fn in names:
         for metric in ("Errors", "Throttles"):
             alarm, props = find_alarm(resources, params, "AWS/Lambda", metric,
@@ -161,14 +161,13 @@ def test_every_queue_of_the_stage_has_an_age_alarm_and_its_dead_letter_queue_a_d
     queues = {logical: res["Properties"] for logical, res in data["Resources"].items()
               if res["Type"] == "AWS::SQS::Queue"}
     consumed = {logical: props for logical, props in queues.items() if "RedrivePolicy" in props}
-    assert len(consumed) == 4
+    assert len(consumed) == 3
     for props in consumed.values():
         name = sub(props["QueueName"], data_params)
         dlq_logical = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
         dlq = sub(queues[dlq_logical]["QueueName"], data_params)
         # The names the functions are configured with (.chalice/config.json).
-        assert name in {ENV["PAYMENTS_QUEUE"], ENV["ANALYTICS_QUEUE"], ENV["UPLOAD_EVENTS_QUEUE"],
-                        ENV["DOMAIN_EVENTS_QUEUE"]}
+        assert name in {ENV["PAYMENTS_QUEUE"], ENV["ANALYTICS_QUEUE"], ENV["UPLOAD_EVENTS_QUEUE"]}
 
         _, age = find_alarm(resources, params, "AWS/SQS", "ApproximateAgeOfOldestMessage",
                             {"QueueName": name})
@@ -237,8 +236,7 @@ def test_the_dashboard_shows_business_api_function_and_queue_metrics(resources, 
         for metric in ("Errors", "Throttles"):
             assert ("AWS/Lambda", metric, ("FunctionName", f"{fn}-function")) in {
                 (ns, m, d) for ns, m, d, _ in lines}, (fn, metric)
-    for queue in (ENV["PAYMENTS_QUEUE"], ENV["ANALYTICS_QUEUE"], ENV["UPLOAD_EVENTS_QUEUE"],
-                  ENV["DOMAIN_EVENTS_QUEUE"]):
+    for queue in (ENV["PAYMENTS_QUEUE"], ENV["ANALYTICS_QUEUE"], ENV["UPLOAD_EVENTS_QUEUE"]):
         assert ("ApproximateAgeOfOldestMessage", ("QueueName", queue)) in {
             (m, d) for _, m, d, _ in lines}
         assert ("ApproximateNumberOfMessagesVisible", ("QueueName", f"{queue}-dlq")) in {
