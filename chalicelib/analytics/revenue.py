@@ -130,7 +130,8 @@ def _add(tx: Any, scope: str, metric: str, currency: str, day: str, value: int) 
 def _board(tx: Any, scope: str, kind: str, month: str, currency: str,
            values: dict[str, int]) -> None:
     """ADD each non-zero value (`g:<id>`, `totals`…) to a leaderboard item, in one update."""
-    actions = [Path(name).add(value) for name, value in sorted(values.items()) if value]
+    # A list path: one attribute, whatever its name holds (no `.` nesting).
+    actions = [Path([name]).add(value) for name, value in sorted(values.items()) if value]
     if actions:
         tx.update(Leaderboard(pk=Leaderboard.key(scope, kind), sk=f"{month}#{currency}"),
                   actions=actions)
