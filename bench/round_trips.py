@@ -22,6 +22,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 try:
@@ -290,7 +291,8 @@ def run(h: Harness, verbose: bool = True) -> dict[str, Any]:
                 reply = getattr(client.http, method.lower())(path, headers=sent, body=raw)
                 standin.open_recording = None
             assert reply.status_code == expect, (method, path, reply.status_code, reply.body)
-            rec.reply = json.loads(reply.body) if reply.body else None
+            is_json = "json" in str(reply.headers.get("Content-Type", "application/json"))
+            rec.reply = json.loads(reply.body) if reply.body and is_json else None
             return rec
 
         def measure(route: str, budget: list[Slot], call: Callable[[], Recording],
@@ -459,6 +461,47 @@ def run(h: Harness, verbose: bool = True) -> dict[str, Any]:
                 notes="the state is Stripe's subscription as retrieved, so events in any "
                       "order converge")
         _drain_payments_queue({json.loads(body)["id"] for body, _ in inbox})
+
+        # Reports: one Query per counter family (a counter item a day) over 31 days; a top
+        # list reads one leaderboard item a month, then the names, each one BatchGetItem.
+        creator = profiles.get_user(h.creator_id)
+        creator_token = issuer.issue_access_token(creator.user_id, creator.roles,
+                                                  creator.session_epoch)[0]
+        today = datetime.now(UTC).date()
+        from chalicelib import outbox
+        from chalicelib.analytics import revenue
+
+        # A sale counted, so the top lists and the statement have titles to resolve.
+        revenue.on_order_paid(outbox.DomainEvent(
+            event_id=uuid.uuid4().hex, type="order.paid", at=datetime.now(UTC).isoformat(),
+            payload={"order_id": f"bench-{uuid.uuid4().hex[:8]}", "user_id": "bench",
+                     "currency": "cny", "amount": 4900, "lines": [
+                         {"resource_id": h.paid_resource_id, "creator_id": h.creator_id,
+                          "unit_amount": 4900}]}))
+        days = f"from={(today - timedelta(days=30)).isoformat()}&to={today.isoformat()}" \
+               "&currency=cny"
+        months = f"from={(today - timedelta(days=30)).isoformat()[:7]}&to={today:%Y-%m}" \
+                 "&currency=cny"
+        measure("GET /admin/reports/revenue (31 days)",
+                [session, slot("Query", 3, "3 Query (gross, refunds, orders)")],
+                lambda: http("GET", f"/admin/reports/revenue?{days}", admin_token))
+        measure("GET /admin/reports/revenue (31 days, CSV)",
+                [session, slot("Query", 3, "3 Query (gross, refunds, orders)")],
+                lambda: http("GET", f"/admin/reports/revenue?{days}&format=csv", admin_token))
+        measure("GET /creator/reports/earnings (31 days)",
+                [session, slot("Query", 4, "4 Query (gross, refunds, fee, orders)")],
+                lambda: http("GET", f"/creator/reports/earnings?{days}", creator_token))
+        for who, path, token in (("admin", "/admin/reports/top", admin_token),
+                                 ("creator", "/creator/reports/top", creator_token)):
+            measure(f"GET {path} (the months of 31 days)",
+                    [session, slot("BatchGetItem", 2, "2 BatchGetItem (leaderboard months, "
+                                                      "titles)")],
+                    lambda p=path, t=token: http("GET", f"{p}?{months}", t),
+                    notes=f"{who}: one leaderboard item a month")
+        measure("GET /creator/statements/{month}",
+                [session, slot("Query", 1, "1 Query (the month, every currency)"),
+                 slot("BatchGetItem", 1, "1 BatchGetItem (titles)")],
+                lambda: http("GET", f"/creator/statements/{today:%Y-%m}", creator_token))
     finally:
         restore()
 

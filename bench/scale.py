@@ -219,7 +219,19 @@ def _requests(h: Harness) -> list[tuple[str, str, str | None]]:
         ("GET /me/orders", f"/me/orders?limit={LIMIT}", h.token),
         (f"GET /admin/orders?from={DAY}&to={DAY}",
          f"/admin/orders?from={DAY}&to={DAY}&limit={LIMIT}", admin),
+        # The loader writes orders, not the counters their events make: these show the
+        # reports' calls stay flat (one Query per counter family, one item a month).
+        (f"GET /admin/reports/revenue (31 days to {DAY})",
+         f"/admin/reports/revenue?from={_days_before(DAY, 30)}&to={DAY}&currency=cny", admin),
+        (f"GET /admin/reports/top?from={DAY[:7]}",
+         f"/admin/reports/top?from={DAY[:7]}&to={DAY[:7]}&currency=cny", admin),
     ]
+
+
+def _days_before(day: str, days: int) -> str:
+    from datetime import date, timedelta
+
+    return (date.fromisoformat(day) - timedelta(days=days)).isoformat()
 
 
 def _measure(client, requests) -> dict[str, dict[str, Any]]:

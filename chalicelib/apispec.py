@@ -51,6 +51,10 @@ Conventions:
 - Lists are `{"items": [...], "next_cursor": "<opaque>" | null}` with `?limit=` (1..100,
   default 20) and `?cursor=`. A cursor is opaque and tamper-proof: pass `next_cursor` back
   unchanged; an edited or foreign cursor is refused with 400 `invalid_cursor`.
+- Reports also come as CSV: `?format=csv` (`json` by default) answers `text/csv;
+  charset=utf-8`, UTF-8 with a BOM, a header row and a row per period or item, money in
+  integer minor units with the currency in its column, as an attachment named
+  `<report>-<from>-<to>.csv`.
 - Operations marked `x-local-only: true` exist only in local mode (`make run`), never on AWS.
 """
 
@@ -155,6 +159,20 @@ def _query_parameters(model: type, components: dict) -> list[dict]:
     return params
 
 
+FORMAT_PARAMETER = {
+    "name": "format", "in": "query", "required": False,
+    "description": "`csv`: the response as a CSV file (text/csv) instead of JSON",
+    "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"}}
+
+
+def _csv_description(csv: Any) -> str:
+    lists = ", ".join(f"`{name}`" for name in csv.rows)
+    section = " (a `section` column names the list)" if len(csv.rows) > 1 else ""
+    return (f"With `format=csv`: UTF-8 with a BOM, a header row, a row per item of {lists}"
+            f"{section}; the report's other fields repeat on each row. Money in integer "
+            "minor units, the currency in its column.")
+
+
 def _json(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
@@ -187,6 +205,8 @@ def _operation(path: str, view: Any, spec: RouteSpec, components: dict) -> dict:
               for name in PATH_PARAM.findall(path)]
     if spec.query is not None:
         params += _query_parameters(spec.query, components)
+    if spec.csv is not None:
+        params.append(FORMAT_PARAMETER)
     if params:
         op["parameters"] = params
     if spec.body is not None:
@@ -202,11 +222,18 @@ def _operation(path: str, view: Any, spec: RouteSpec, components: dict) -> dict:
         if status != 204:
             if model is not None:
                 success["content"] = _json({"$ref": REF.format(name=model.__name__)})
+                if spec.csv is not None and status == spec.status:
+                    success["content"]["text/csv"] = {"schema": {
+                        "type": "string", "description": _csv_description(spec.csv)}}
+                    success["headers"] = {"Content-Disposition": {
+                        "description": "With `format=csv`: "
+                                       f'`attachment; filename="{spec.csv.name}-<from>-<to>.csv"`',
+                        "schema": {"type": "string"}}}
             elif status == 202:
                 success["content"] = _json({"type": "object", "description": "Acknowledgement"})
         responses[str(status)] = success
     errors = set(spec.errors)
-    if spec.body is not None or spec.query is not None:
+    if spec.body is not None or spec.query is not None or spec.csv is not None:
         errors.add(400)
     if spec.role != ANYONE:
         errors |= {401, 403}

@@ -35,6 +35,13 @@ def _int(env: dict, name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _fee_bps(env: dict) -> int:
+    bps = _int(env, "PLATFORM_FEE_BPS", 1000)
+    if not 0 <= bps <= 10000:
+        raise ConfigError("PLATFORM_FEE_BPS must be between 0 and 10000")
+    return bps
+
+
 @dataclass(frozen=True)
 class Settings:
     app_name: str
@@ -82,6 +89,9 @@ class Settings:
     secrets_cache_seconds: int
     # Points earned per whole major unit (1.00) of a paid order's amount.
     points_earn_per_major: int
+    # The platform's fee on creators' sales, in basis points (1000 = 10 %), counted at sale
+    # time (and reversed with refunds at the same rate), so a new rate never rewrites history.
+    platform_fee_bps: int = 1000
 
     def endpoint_url(self, service: str) -> str | None:
         """Where `service`'s client sends requests: its own endpoint, the shared one, or None
@@ -150,6 +160,7 @@ class Settings:
             storefront_url=env.get("STOREFRONT_URL", api).rstrip("/"),
             secrets_cache_seconds=_int(env, "SECRETS_CACHE_SECONDS", 300),
             points_earn_per_major=_int(env, "POINTS_EARN_PER_MAJOR", 1),
+            platform_fee_bps=_fee_bps(env),
         )
 
 

@@ -219,3 +219,24 @@ def batch_read(*reads: Read) -> list[list[dict]]:
     if pending:
         raise RuntimeError("DynamoDB left keys unprocessed")
     return [found[table] for table in tables]
+
+
+def query_raw(table: str, pk: str, sk_prefix: str) -> list[dict]:
+    """The raw items of partition `pk` whose sort key begins with `sk_prefix`: one Query
+    (further pages only past 1 MB). For items whose attribute names are data (a
+    leaderboard's counter per id), which no model can declare."""
+    from chalicelib import aws
+
+    items: list[dict] = []
+    start: dict | None = None
+    while True:
+        kwargs: dict[str, Any] = {
+            "TableName": table, "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":p": {"S": sk_prefix}}}
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        reply = aws.dynamodb().query(**kwargs)
+        items.extend(reply.get("Items", []))
+        start = reply.get("LastEvaluatedKey")
+        if not start:
+            return items

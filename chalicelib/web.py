@@ -66,6 +66,26 @@ class Principal:
 
 
 @dataclass(frozen=True)
+class Csv:
+    """How a route's response flattens to CSV, served for `?format=csv` (the `format` query
+    parameter, `json` by default, exists on every route that declares this).
+
+    The rows are the items of the response's list fields named in `rows`, in that order; the
+    response's other scalar fields (a report's currency, its `from` and `to`...) repeat first
+    on each row, then the item's scalar fields, and with several lists a `section` column
+    names the list of each row. Money stays as the JSON has it: integer minor units, with
+    the currency in its column. UTF-8 with a BOM (Excel then reads Chinese titles right),
+    CRLF line ends, a header row; the file is `<name>-<from>-<to>.csv`, from the response's
+    `from` and `to` fields."""
+
+    name: str
+    rows: tuple[str, ...] = ("rows",)
+
+
+FORMATS = ("json", "csv")
+
+
+@dataclass(frozen=True)
 class RouteSpec:
     path: str
     method: str
@@ -79,6 +99,7 @@ class RouteSpec:
     errors: tuple[int, ...] = ()
     local_only: bool = False
     also: tuple[int, ...] = ()  # other success statuses the view may answer with
+    csv: Csv | None = None  # the response also as CSV, with `?format=csv`
 
 
 @dataclass
@@ -160,6 +181,49 @@ def json_response(payload: Any, status: int = 200, headers: dict | None = None) 
         return Response(body="", status_code=status, headers=dict(headers or {}))
     return Response(body=msgspec.json.encode(payload).decode(), status_code=status,
                     headers={**_JSON, **(headers or {})})
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def csv_response(payload: Any, spec: Csv, status: int = 200) -> Response:
+    """`payload` flattened as `spec` says (see `Csv`), as a CSV attachment."""
+    import csv
+    import io
+
+    data = msgspec.to_builtins(payload)
+    scalars = {k: v for k, v in data.items()
+               if k not in spec.rows and not isinstance(v, (list, dict))}
+    columns = (["section"] if len(spec.rows) > 1 else []) + list(scalars)
+    records = []
+    for section in spec.rows:
+        for item in data.get(section) or ():
+            flat = {k: v for k, v in item.items() if not isinstance(v, (list, dict))}
+            columns += [k for k in flat if k not in columns]
+            records.append({"section": section, **scalars, **flat})
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for record in records:
+        writer.writerow([_cell(record.get(column)) for column in columns])
+    filename = f"{spec.name}-{data.get('from', '')}-{data.get('to', '')}.csv"
+    return Response(body="\ufeff" + out.getvalue(), status_code=status, headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _format(params: dict[str, Any]) -> str:
+    """The `format` query parameter, taken out of `params`."""
+    fmt = params.pop("format", "json")
+    if fmt not in FORMATS:
+        raise ValidationFailed("Invalid query: `format` must be json or csv.",
+                               details={"fields": {"format": "json or csv"}})
+    return str(fmt)
 
 
 def error_response(exc: DomainError) -> Response:
@@ -263,12 +327,13 @@ class Router:
     def route(self, path: str, method: str, *, role: str, summary: str,
               tags: tuple[str, ...] = (), body: type | None = None, query: type | None = None,
               response: Any = None, status: int = 200, errors: tuple[int, ...] = (),
-              also: tuple[int, ...] = (), content_types: list[str] | None = None) -> Callable:
+              also: tuple[int, ...] = (), content_types: list[str] | None = None,
+              csv: Csv | None = None) -> Callable:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
         spec = RouteSpec(path=path, method=method.upper(), role=role, summary=summary,
                          tags=tags, body=body, query=query, response=response, status=status,
-                         errors=errors, local_only=self.local_only, also=also)
+                         errors=errors, local_only=self.local_only, also=also, csv=csv)
         bp = self.blueprint
 
         def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -280,11 +345,12 @@ class Router:
                     raw = request.raw_body
                     raw_body = raw.encode() if isinstance(raw, str) else raw
                     principal = _authorise(spec.role, request.headers)
+                    params = dict(request.query_params or {})
+                    fmt = _format(params) if spec.csv else "json"
                     ctx = Ctx(
                         principal=principal,
                         body=decode_body(raw_body, spec.body) if spec.body else None,
-                        query=decode_query(request.query_params, spec.query)
-                        if spec.query else None,
+                        query=decode_query(params, spec.query) if spec.query else None,
                         headers=request.headers,
                         source_ip=(request.context.get("identity") or {}).get("sourceIp"),
                         request_id=request.context.get("requestId"),
@@ -299,6 +365,8 @@ class Router:
                     raise
                 if isinstance(result, Response):
                     return result
+                if fmt == "csv" and spec.csv is not None:
+                    return csv_response(result, spec.csv, spec.status)
                 return json_response(result, spec.status)
 
             view.route_spec = spec  # type: ignore[attr-defined]

@@ -109,3 +109,15 @@ def email_read(user_id: str) -> db.Read:
 def email_in(items: list[dict]) -> str | None:
     """The email the `email_read` part found, or None (no such account, or no email)."""
     return next((item["email"]["S"] for item in items if "email" in item), None)
+
+
+def names_read(user_ids: list[str]) -> db.Read:
+    """The part of a `db.batch_read` that reads these accounts' display names."""
+    return db.Read(settings().users_table, [store.profile_key(i) for i in user_ids],
+                   projection="user_id, display_name")
+
+
+def names_in(items: list[dict]) -> dict[str, str]:
+    """The display names, by user id, the `names_read` part found."""
+    return {item["user_id"]["S"]: item["display_name"]["S"] for item in items
+            if "user_id" in item and "display_name" in item}

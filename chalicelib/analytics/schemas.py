@@ -10,6 +10,9 @@ from msgspec import Meta, Struct, field
 Currency = Annotated[str, Meta(pattern=r"^[a-z]{3}$", description="ISO 4217, lower case")]
 Day = Annotated[str, Meta(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
                           description="A day, YYYY-MM-DD (UTC)")]
+Month = Annotated[str, Meta(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+                            description="A month, YYYY-MM (UTC)")]
+Limit = Annotated[int, Meta(ge=1, le=100)]
 
 
 class RevenueQuery(Struct, forbid_unknown_fields=True):
@@ -30,4 +33,87 @@ class RevenueRow(Struct):
 class RevenueReport(Struct):
     currency: str
     granularity: str
+    date_from: str = field(name="from")
+    date_to: str = field(name="to")
     rows: list[RevenueRow]
+
+
+class EarningsRow(Struct):
+    period: str  # the day, the week's Monday, or YYYY-MM
+    gross: int  # minor units: the creator's share of what buyers paid
+    refunds: int  # their share of what was refunded
+    fee: int  # the platform's fee, counted at the rate of each sale
+    net: int  # payable: gross - refunds - fee
+    orders: int
+
+
+class EarningsReport(Struct):
+    """A creator's earnings in one currency; money in minor units."""
+
+    currency: str
+    granularity: str
+    date_from: str = field(name="from")
+    date_to: str = field(name="to")
+    rows: list[EarningsRow]
+
+
+class TopQuery(Struct, forbid_unknown_fields=True):
+    month_from: Month = field(name="from")
+    month_to: Month = field(name="to")
+    currency: Currency
+    kind: Literal["resources", "creators"] = "resources"
+    limit: Limit = 10
+
+
+class CreatorTopQuery(Struct, forbid_unknown_fields=True):
+    month_from: Month = field(name="from")
+    month_to: Month = field(name="to")
+    currency: Currency
+    limit: Limit = 10
+
+
+class TopItem(Struct):
+    rank: int
+    id: str  # a resource's or a creator's id
+    gross: int  # minor units
+    refunds: int
+    orders: int  # paid orders with it
+    name: str | None = None  # the resource's title or the creator's display name
+
+
+class TopReport(Struct):
+    """What sold most over whole months (`from`..`to`, YYYY-MM), by gross."""
+
+    kind: str
+    currency: str
+    date_from: str = field(name="from")
+    date_to: str = field(name="to")
+    items: list[TopItem]
+
+
+class StatementTotal(Struct):
+    currency: str
+    gross: int  # minor units
+    refunds: int  # refunds made this month (of any month's sales)
+    fee: int  # the platform's fee (net of the fee refunds give back)
+    net: int  # payable: gross - refunds - fee
+    orders: int
+
+
+class StatementLine(Struct):
+    currency: str
+    resource_id: str
+    gross: int
+    refunds: int
+    orders: int
+    title: str | None = None
+
+
+class Statement(Struct):
+    """A creator's month: totals per currency and a line per resource."""
+
+    month: str
+    date_from: str = field(name="from")  # the month's first day
+    date_to: str = field(name="to")  # its last day
+    totals: list[StatementTotal]
+    lines: list[StatementLine]

@@ -1,23 +1,101 @@
-"""Reports for admins, from the analytics rollups."""
+"""Reports from the analytics counters: the platform's for admins, a creator's own for them.
+Every report also comes as CSV (`?format=csv`, see `web.Csv`). Titles and names of top lists
+and statements are resolved here, through the catalog's and accounts' ports, with one
+BatchGetItem (analytics never imports the catalog)."""
 from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.analytics.schemas import RevenueQuery, RevenueReport
-from chalicelib.web import ADMIN, Ctx, Router, lazy
+from chalicelib.analytics.schemas import (
+    CreatorTopQuery,
+    EarningsReport,
+    RevenueQuery,
+    RevenueReport,
+    Statement,
+    TopQuery,
+    TopReport,
+)
+from chalicelib.web import ADMIN, CREATOR, Csv, Ctx, Router, lazy
 
-if TYPE_CHECKING:  # the module itself loads on first use (see web.lazy)
+if TYPE_CHECKING:  # the modules themselves load on first use (see web.lazy)
+    from chalicelib import db
+    from chalicelib.accounts import profiles as accounts
     from chalicelib.analytics import revenue
+    from chalicelib.catalog import public as catalog
 else:
+    accounts = lazy("chalicelib.accounts.profiles")
+    catalog = lazy("chalicelib.catalog.public")
+    db = lazy("chalicelib.db")
     revenue = lazy("chalicelib.analytics.revenue")
 
 bp = Blueprint(__name__)
 api = Router(bp)
+TAGS = ("reports",)
+TOP_CSV = Csv("top", rows=("items",))
 
 
-@api.route("/admin/reports/revenue", "GET", role=ADMIN, tags=("reports",),
+def _titles(resource_ids: list[str]) -> dict[str, str]:
+    """Resources' titles, 100 to a BatchGetItem (a top list is one)."""
+    ids, titles = sorted(set(resource_ids)), {}
+    for n in range(0, len(ids), 100):
+        [found] = db.batch_read(catalog.resources_read(ids[n:n + 100]))
+        titles.update({i: offer.title for i, offer in catalog.offers_in(found).items()})
+    return titles
+
+
+def _named(report: TopReport) -> TopReport:
+    ids = [item.id for item in report.items]
+    if report.kind == "creators":
+        names = accounts.names_in(db.batch_read(accounts.names_read(ids))[0]) if ids else {}
+    else:
+        names = _titles(ids)
+    for item in report.items:
+        item.name = names.get(item.id)
+    return report
+
+
+@api.route("/admin/reports/revenue", "GET", role=ADMIN, tags=TAGS, csv=Csv("revenue"),
            query=RevenueQuery, response=RevenueReport, errors=(400, 401, 403, 422),
            summary="Gross, refunds, net and paid orders by day, week or month, per currency")
 def revenue_report(ctx: Ctx) -> RevenueReport:
     q = ctx.query
     return revenue.report("platform", q.currency, q.date_from, q.date_to, q.granularity)
+
+
+@api.route("/admin/reports/top", "GET", role=ADMIN, tags=TAGS, csv=TOP_CSV, query=TopQuery,
+           response=TopReport, errors=(400, 401, 403, 422),
+           summary="The resources or creators that sold most over whole months, by gross")
+def top_report(ctx: Ctx) -> TopReport:
+    q = ctx.query
+    return _named(revenue.top("platform", q.kind, q.currency, q.month_from, q.month_to,
+                              q.limit))
+
+
+@api.route("/creator/reports/earnings", "GET", role=CREATOR, tags=TAGS, csv=Csv("earnings"),
+           query=RevenueQuery, response=EarningsReport, errors=(400, 401, 403, 422),
+           summary="Your gross, refunds, platform fee and net by day, week or month")
+def earnings_report(ctx: Ctx) -> EarningsReport:
+    q = ctx.query
+    return revenue.earnings(ctx.user_id, q.currency, q.date_from, q.date_to, q.granularity)
+
+
+@api.route("/creator/reports/top", "GET", role=CREATOR, tags=TAGS, csv=TOP_CSV,
+           query=CreatorTopQuery, response=TopReport, errors=(400, 401, 403, 422),
+           summary="Your resources that sold most over whole months, by gross")
+def creator_top_report(ctx: Ctx) -> TopReport:
+    q = ctx.query
+    return _named(revenue.top(f"creator#{ctx.user_id}", "resources", q.currency,
+                              q.month_from, q.month_to, q.limit))
+
+
+@api.route("/creator/statements/{month}", "GET", role=CREATOR, tags=TAGS,
+           csv=Csv("statement", rows=("totals", "lines")), response=Statement,
+           errors=(400, 401, 403, 422),
+           summary="Your statement of a month (YYYY-MM): totals per currency, a line per "
+                   "resource")
+def creator_statement(ctx: Ctx, month: str) -> Statement:
+    statement = revenue.statement(ctx.user_id, month, db.now_iso())
+    titles = _titles([line.resource_id for line in statement.lines])
+    for line in statement.lines:
+        line.title = titles.get(line.resource_id)
+    return statement

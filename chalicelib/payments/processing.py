@@ -161,9 +161,13 @@ def _paid_event(o: OrderRecord, now: str) -> Any:
         "order_id": o.order_id, "user_id": o.user_id, "currency": o.currency,
         "amount": int(o.amount_paid or 0), "total": int(o.total),
         "coupon_code": o.coupon_code, "points_used": int(o.points_used or 0),
-        "resource_ids": [line.resource_id for line in o.lines],
-        "lines": [{"resource_id": line.resource_id, "creator_id": line.creator_id,
-                   "unit_amount": int(line.unit_amount)} for line in o.lines]}, now)
+        "resource_ids": [line.resource_id for line in o.lines], "lines": _event_lines(o)}, now)
+
+
+def _event_lines(o: OrderRecord) -> list[dict[str, Any]]:
+    """The lines as `order.paid` and `order.refunded` carry them (revenue splits by them)."""
+    return [{"resource_id": line.resource_id, "creator_id": line.creator_id,
+             "unit_amount": int(line.unit_amount)} for line in o.lines]
 
 
 def _events(o: OrderRecord, changes: dict[str, Any], status: str, now: str) -> list[Any]:
@@ -184,7 +188,8 @@ def _events(o: OrderRecord, changes: dict[str, Any], status: str, now: str) -> l
             "order_id": o.order_id, "user_id": o.user_id, "currency": o.currency,
             "amount_paid": int(o.amount_paid or 0),
             "amount_refunded": int(o.amount_refunded), "points_used": int(o.points_used or 0),
-            "resource_ids": [line.resource_id for line in o.lines]}, now))
+            "resource_ids": [line.resource_id for line in o.lines],
+            "lines": _event_lines(o)}, now))
     return events
 
 
