@@ -117,3 +117,88 @@ class Statement(Struct):
     date_to: str = field(name="to")  # its last day
     totals: list[StatementTotal]
     lines: list[StatementLine]
+
+
+class RangeQuery(Struct, forbid_unknown_fields=True):
+    date_from: Day = field(name="from")
+    date_to: Day = field(name="to")
+    granularity: Literal["day", "week", "month"] = "day"
+
+
+class FunnelQuery(Struct, forbid_unknown_fields=True):
+    date_from: Day = field(name="from")
+    date_to: Day = field(name="to")
+    granularity: Literal["day", "week", "month"] = "day"
+    resource_id: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+
+
+class FunnelRow(Struct):
+    period: str  # the day, the week's Monday, or YYYY-MM
+    views: int
+    checkouts: int  # checkout sessions opened (per line)
+    paid: int  # paid orders (per line, for one resource)
+
+
+class FunnelReport(Struct):
+    """Views → checkouts → paid, with the conversion between the steps (0..1)."""
+
+    scope: str  # `platform` or `resource#<id>`
+    granularity: str
+    date_from: str = field(name="from")
+    date_to: str = field(name="to")
+    views: int
+    unique_viewers: int  # estimated (a sketch), over the whole range
+    checkouts: int
+    paid: int
+    view_to_checkout: float
+    checkout_to_paid: float
+    view_to_paid: float
+    rows: list[FunnelRow]
+
+
+class MembershipsQuery(Struct, forbid_unknown_fields=True):
+    date_from: Day = field(name="from")
+    date_to: Day = field(name="to")
+    currency: Currency
+    granularity: Literal["day", "week", "month"] = "day"
+
+
+class MembershipsRow(Struct):
+    period: str  # the day, the week's Monday, or YYYY-MM
+    active: int  # active members at the end of the period
+    mrr: int  # monthly recurring revenue at the end of the period, minor units
+    started: int
+    renewed: int
+    cancelled: int
+
+
+class MembershipsReport(Struct):
+    """Active members, MRR and churn; churn = cancelled in the range over the members active
+    when it began (0 when there were none)."""
+
+    currency: str
+    granularity: str
+    date_from: str = field(name="from")
+    date_to: str = field(name="to")
+    active_at_start: int
+    active_at_end: int
+    mrr_at_end: int
+    started: int
+    cancelled: int
+    churn_rate: float
+    rows: list[MembershipsRow]
+
+
+class UsersRow(Struct):
+    period: str
+    new_users: int
+    searches: int
+    downloads: int
+
+
+class UsersReport(Struct):
+    granularity: str
+    date_from: str = field(name="from")
+    date_to: str = field(name="to")
+    new_users: int
+    rows: list[UsersRow]

@@ -9,6 +9,12 @@ from chalice import Blueprint
 from chalicelib.analytics.schemas import (
     CreatorTopQuery,
     EarningsReport,
+    FunnelQuery,
+    FunnelReport,
+    MembershipsQuery,
+    MembershipsReport,
+    RangeQuery,
+    UsersReport,
     RevenueQuery,
     RevenueReport,
     Statement,
@@ -20,12 +26,13 @@ from chalicelib.web import ADMIN, CREATOR, Csv, Ctx, Router, lazy
 if TYPE_CHECKING:  # the modules themselves load on first use (see web.lazy)
     from chalicelib import db
     from chalicelib.accounts import profiles as accounts
-    from chalicelib.analytics import revenue
+    from chalicelib.analytics import reports, revenue
     from chalicelib.catalog import public as catalog
 else:
     accounts = lazy("chalicelib.accounts.profiles")
     catalog = lazy("chalicelib.catalog.public")
     db = lazy("chalicelib.db")
+    reports = lazy("chalicelib.analytics.reports")
     revenue = lazy("chalicelib.analytics.revenue")
 
 bp = Blueprint(__name__)
@@ -99,3 +106,27 @@ def creator_statement(ctx: Ctx, month: str) -> Statement:
     for line in statement.lines:
         line.title = titles.get(line.resource_id)
     return statement
+
+
+@api.route("/admin/reports/funnel", "GET", role=ADMIN, tags=TAGS, csv=Csv("funnel"),
+           query=FunnelQuery, response=FunnelReport, errors=(400, 401, 403, 422),
+           summary="Views, checkouts and paid orders, and the conversion between them")
+def funnel_report(ctx: Ctx) -> FunnelReport:
+    q = ctx.query
+    return reports.funnel(q.date_from, q.date_to, q.granularity, q.resource_id)
+
+
+@api.route("/admin/reports/memberships", "GET", role=ADMIN, tags=TAGS,
+           csv=Csv("memberships"), query=MembershipsQuery, response=MembershipsReport,
+           errors=(400, 401, 403, 422), summary="Active members, MRR and churn")
+def memberships_report(ctx: Ctx) -> MembershipsReport:
+    q = ctx.query
+    return reports.memberships(q.date_from, q.date_to, q.currency, q.granularity)
+
+
+@api.route("/admin/reports/users", "GET", role=ADMIN, tags=TAGS, csv=Csv("users"),
+           query=RangeQuery, response=UsersReport, errors=(400, 401, 403, 422),
+           summary="New users, searches and downloads by day, week or month")
+def users_report(ctx: Ctx) -> UsersReport:
+    q = ctx.query
+    return reports.users(q.date_from, q.date_to, q.granularity)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import assert_envelope, post_webhooks, publish, take_webhooks
+from tests.support import assert_envelope, drain, post_webhooks, publish, take_webhooks
 
 PLAN = {"plan_id": "gold", "name": "黄金会员", "level": 1, "discount_percent": 10,
         "monthly_points": 100, "prices": {"month": {"cny": 3000}, "year": {"cny": 30000}}}
@@ -189,3 +189,45 @@ def test_non_members_cannot_cancel_resume_or_change(api, shop, club):
     for path, body in (("/me/membership/cancel", None), ("/me/membership/resume", None),
                        ("/me/membership/change", {"plan_id": "gold", "interval": "month"})):
         assert_envelope(api.post(path, body, token=shop.token), 404, "not_member")
+
+
+def test_the_memberships_report_follows_members_and_mrr(api, shop, club, stripe, pump):
+    from chalicelib import db
+
+    today = db.now_iso()[:10]
+
+    def report(currency="cny"):
+        reply = api.get(f"/admin/reports/memberships?from={today}&to={today}"
+                        f"&currency={currency}", token=shop.admin_token)
+        assert reply.status == 200, reply.body
+        return reply.body
+
+    # Given a yearly member: one active member, MRR a twelfth of the year's price
+    club.subscribe("year")
+    drain(pump)
+    r = report()
+    assert (r["active_at_end"], r["mrr_at_end"], r["started"]) == (1, 2500, 1)
+    # A renewal is counted, and neither adds a member nor changes MRR
+    stripe.renew(m_subscription(stripe))
+    club.deliver()
+    drain(pump)
+    r = report()
+    assert (r["active_at_end"], r["mrr_at_end"], r["rows"][0]["renewed"]) == (1, 2500, 1)
+    # A failed renewal still counts the member
+    stripe.fail_renewal(m_subscription(stripe))
+    club.deliver()
+    drain(pump)
+    assert report()["active_at_end"] == 1
+    # When Stripe ends it: no member, no MRR, one cancellation; churn over a start of 0 is 0
+    stripe.lapse(m_subscription(stripe))
+    club.deliver()
+    drain(pump)
+    r = report()
+    assert (r["active_at_end"], r["mrr_at_end"], r["cancelled"], r["churn_rate"]) == \
+        (0, 0, 1, 0.0)
+    # Subscribing again monthly counts again, at the month's price
+    club.subscribe("month")
+    drain(pump)
+    r = report()
+    assert (r["active_at_end"], r["mrr_at_end"], r["started"]) == (1, 3000, 2)
+    assert report("usd")["mrr_at_end"] == 0
