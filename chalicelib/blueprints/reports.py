@@ -14,12 +14,12 @@ from chalicelib.analytics.schemas import (
     MembershipsQuery,
     MembershipsReport,
     RangeQuery,
-    UsersReport,
     RevenueQuery,
     RevenueReport,
     Statement,
     TopQuery,
     TopReport,
+    UsersReport,
 )
 from chalicelib.web import ADMIN, CREATOR, Csv, Ctx, Router, lazy
 
