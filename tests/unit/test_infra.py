@@ -30,7 +30,7 @@ NAMED_BY_ENV = {
     "IDEMPOTENCY_TABLE": "IdempotencyTable",
     "UPLOADS_BUCKET": "UploadsBucket",
     "ANALYTICS_QUEUE": "AnalyticsQueue",
-    "UPLOAD_EVENTS_QUEUE": "UploadEventsQueue",
+    "UPLOAD_EVENTS_DLQ": "UploadEventsDeadLetterQueue",
     "PAYMENTS_QUEUE": "PaymentsQueue",
 }
 
