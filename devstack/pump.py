@@ -385,8 +385,9 @@ class EventPump:
 
     It wires the notifications of every bucket an S3 target names (an `@app.on_s3_event`
     handler, as `chalice deploy` does, or a function the templates wire; `s3_targets`
-    replaces the templates' list), and of no other; `endpoint_url` is the moto server's, and `endpoints` names
-    a service served elsewhere (as AWS_ENDPOINT_URL_<SERVICE> does for the app's clients).
+    replaces the templates' list), and of no other; `endpoint_url` is the moto server's, and
+    `endpoints` names a service served elsewhere (as AWS_ENDPOINT_URL_<SERVICE> does for the
+    app's clients).
     """
 
     def __init__(self, app: Chalice, module: ModuleType, region: str,

@@ -14,9 +14,8 @@ import boto3
 import pytest
 import requests
 from chalice import Chalice
-from moto.server import ThreadedMotoServer
-
 from chalice.app import S3EventConfig
+from moto.server import ThreadedMotoServer
 
 from devstack.pump import EventPump, S3Target
 from tests.support import eventually
