@@ -374,4 +374,11 @@ class HttpApiChalice(Chalice):
     Chalice routes by (`from_http_api_v1`) before Chalice sees it."""
 
     def __call__(self, event: Any, context: Any) -> Any:
-        return super().__call__(from_http_api_v1(event), context)
+        event = from_http_api_v1(event)
+        if isinstance(event, dict) and event.get("version") == "1.0" and \
+                event["requestContext"].get("resourcePath") not in self.routes:
+            # The HTTP API's `$default` route: no route of the app matched. API Gateway's
+            # own answer would be {"message": "Not Found"}, outside the error envelope.
+            return envelope(404, "not_found", "No route matches this path.").to_dict(
+                self.api.binary_types)
+        return super().__call__(event, context)

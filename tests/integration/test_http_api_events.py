@@ -131,3 +131,16 @@ def test_a_rest_api_event_is_left_as_it_is():
             "requestContext": {"resourcePath": "/health", "stage": "api", "path": "/api/health"}}
 
     assert from_http_api_v1(dict(rest)) == rest
+
+
+def test_a_path_no_route_matches_is_answered_404_in_the_error_envelope(aws):
+    # given the HTTP API's $default route, taken when no route matches
+    event = http_api_event("GET", "$default", "/no/such/route")
+    event["resource"] = "$default"
+    event["requestContext"].update(resourceId="$default", resourcePath="/no/such/route")
+    # when
+    status, _, body = call(event)
+    # then
+    assert status == 404 and body == {"error": {"code": "not_found",
+                                                "message": "No route matches this path.",
+                                                "details": {}}}
