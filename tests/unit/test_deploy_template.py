@@ -567,7 +567,7 @@ def fake_aws(tmp_path):
             ["PaymentEvents", "paidres-prod-app-PaymentEvents-BBB", "AWS::Lambda::Function"],
             ["PaymentEventsDeploymentGroup", "dg-pay", "AWS::CodeDeploy::DeploymentGroup"],
             ["ServerlessDeploymentApplication", "app-1", "AWS::CodeDeploy::Application"],
-            ["RestAPI", "abc123", "AWS::ApiGateway::RestApi"]],
+            ["HttpApi", "abc123", "AWS::ApiGatewayV2::Api"]],
         # APIHandler: 6 was rolled back by its canary, so 5 was live before 7.
         "succeeded": {"dg-api": ["d-1", "d-2"], "dg-pay": []},
         "inflight": {},
