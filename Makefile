@@ -10,7 +10,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 STAGE ?= dev
 
 .PHONY: run test test-unit test-integration test-e2e lint format openapi rotate-keys package \
-	reconcile payments-dlq payments-redrive migrate restore-drill bench clean lock doctor
+	reconcile payments-dlq payments-redrive dlq dlq-redrive migrate restore-drill bench clean lock doctor
 
 # The functions run on Lambda's python3.11 and the locks are resolved for it.
 define check_python
@@ -90,6 +90,13 @@ payments-dlq: $(STAMP)  ## list the payments dead-letter queue (local stack, or 
 
 payments-redrive: $(STAMP)  ## move the payments dead letters back to their queue
 	$(BIN)/python -m devstack.ops dlq redrive payments
+
+QUEUE ?= payments
+dlq: $(STAMP)  ## QUEUE=payments|analytics|upload_events: list that dead-letter queue
+	$(BIN)/python -m devstack.ops dlq list $(QUEUE)
+
+dlq-redrive: $(STAMP)  ## QUEUE=...: move its dead letters back (upload_events: invoke the function again with each event)
+	$(BIN)/python -m devstack.ops dlq redrive $(QUEUE)
 
 migrate: $(STAMP)  ## run pending data migrations (local stack, or STAGE=...); DRY_RUN=1 only counts
 	$(BIN)/python -m devstack.ops migrate $(if $(DRY_RUN),--dry-run,)

@@ -8,7 +8,7 @@ from chalicelib import coldstart  # first: it eases garbage collection during th
 coldstart.begin()
 # isort: on
 from aws_lambda_powertools.logging import correlation_paths
-from chalice import Chalice, ConvertToMiddleware, Rate
+from chalice import ConvertToMiddleware, Rate
 
 from chalicelib.blueprints import (
     admin,
@@ -27,13 +27,14 @@ from chalicelib.blueprints import (
 from chalicelib.config import queue_name_for_import, settings
 from chalicelib.events import process_batch
 from chalicelib.observability import logger, metrics
-from chalicelib.web import envelope_middleware
+from chalicelib.web import HttpApiChalice, envelope_middleware
 
-app = Chalice(app_name="paidres", configure_logs=False)
+# Served by an API Gateway HTTP API (payload format 1.0), not the REST API Chalice packages.
+app = HttpApiChalice(app_name="paidres", configure_logs=False)
 
 app.register_middleware(coldstart.middleware, "all")
 app.register_middleware(ConvertToMiddleware(
-    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)), "all")
+    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)), "all")
 app.register_middleware(ConvertToMiddleware(metrics.log_metrics), "all")
 app.register_middleware(envelope_middleware, "http")
 
@@ -60,13 +61,17 @@ def analytics_rollup(event):
     return handle(event.to_dict()["Records"])
 
 
-@app.on_sqs_message(queue=queue_name_for_import("UPLOAD_EVENTS_QUEUE"), batch_size=1,
-                    name="upload_events")
-def upload_events(event):
-    """Checks every object creators upload (S3 notifications, through SQS)."""
-    from chalicelib.catalog.files import record_handler
+# Invoked by the uploads bucket itself (S3 ObjectCreated under creators/, asynchronously), not
+# through a queue: no poller runs while idle. `chalice package` cannot attach
+# `@app.on_s3_event` to a bucket another stack owns, so infra/ wires it: the bucket's
+# notification (infra/resources.yaml), the permission, retries and the on-failure DLQ
+# (infra/app-merge.yaml); devstack/pump.py reads the same templates locally.
+@app.lambda_function(name="upload_events")
+def upload_events(event, context):
+    """Checks every object creators upload (the S3 event, one or more records)."""
+    from chalicelib.catalog.files import handle_s3_event
 
-    return process_batch(event, record_handler)
+    handle_s3_event(event)
 
 
 @app.on_sqs_message(queue=queue_name_for_import("PAYMENTS_QUEUE"), batch_size=10,

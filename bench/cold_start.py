@@ -100,6 +100,16 @@ if reply != {"batchItemFailures": []}:
     raise SystemExit("%s: not acknowledged: %r" % (HANDLER, reply))
 '''
 
+# A function S3 invokes directly (asynchronously): it answers nothing, a failure raises.
+_S3 = '''
+import app
+''' + _IMPORTED + _CONTEXT + '''
+reply = getattr(app, HANDLER)(EVENT, Context(FUNCTION))
+''' + _REPORT + '''
+if reply is not None:
+    raise SystemExit("%s: unexpected reply %r" % (HANDLER, reply))
+'''
+
 
 # Appended to one untimed run of each function: what it loaded from outside the package (other
 # than the runtime's libraries and the standard library), and which of the package's modules
@@ -154,7 +164,7 @@ def _stripe_expired_event() -> dict:
 
 
 def _s3_notification(bucket: str, key: str, region: str) -> dict:
-    """S3's ObjectCreated notification as it lands on SQS (one record)."""
+    """S3's ObjectCreated event as S3 invokes a function with it (one record)."""
     return {"Records": [{
         "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": region,
         "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
@@ -209,9 +219,8 @@ def children(h: Harness) -> dict[str, Callable[[], str]]:
     def upload_events() -> str:
         # A well-formed upload key for which no upload record exists: acknowledged "unknown".
         key = f"creators/{h.creator_id}/{h.paid_resource_id}/bench{uuid.uuid4().hex}/file.zip"
-        body = json.dumps(_s3_notification(cfg.uploads_bucket, key, cfg.region))
-        event = _sqs_event(cfg.upload_events_queue, cfg.region, body)
-        return _source(_SQS, **common, REQUEST_ID=str(uuid.uuid4()), HANDLER="upload_events",
+        event = _s3_notification(cfg.uploads_bucket, key, cfg.region)
+        return _source(_S3, **common, REQUEST_ID=str(uuid.uuid4()), HANDLER="upload_events",
                        FUNCTION=f"{fn}-upload_events", EVENT=event)
 
     return {"floor": floor, "api": api, "analytics_rollup": analytics_rollup,

@@ -4,7 +4,9 @@ One whole purchase runs in-process against the embedded moto server and the Stri
 browse, search, detail, checkout, the Stripe webhook, the payment event (grant), the library
 and the download. Every AWS request and DynamoDB capacity unit is counted (bench/meter.py);
 Lambda time is the measured warm duration of each invocation at the configured memory. Prices
-come from bench/prices.json only.
+come from bench/prices.json only. API requests are priced as the HTTP API that is deployed
+(the REST API's price is printed beside it); the idle cost counts the queues the app's SQS
+event sources poll, read from the app itself.
 """
 from __future__ import annotations
 
@@ -133,7 +135,8 @@ def _price(rows: list[dict]) -> dict:
     cost = {
         "lambda": lambda_requests * p["lambda_request"] + gb_seconds * p[
             "lambda_gb_second_x86"],
-        "api_gateway": api_requests * p["api_gateway_rest_request"],
+        # The API is an HTTP API (infra/package.py); the REST API's price is reported beside.
+        "api_gateway": api_requests * p["api_gateway_http_request"],
         "dynamodb": total.read_units * p["dynamodb_read_request_unit"]
         + total.write_units * p["dynamodb_write_request_unit"],
         "sqs": sqs_requests * p["sqs_standard_request"],
@@ -144,20 +147,43 @@ def _price(rows: list[dict]) -> dict:
     return {"per_purchase": cost, "usd_per_1000": {k: v * 1000 for k, v in cost.items()},
             "total_per_1000": platform * 1000,
             "with_receipt_per_1000": sum(cost.values()) * 1000, "lambda_requests": lambda_requests,
+            "api_gateway_rest_per_1000": api_requests * p["api_gateway_rest_request"] * 1000,
             "gb_seconds": gb_seconds, "api_requests": api_requests,
             "read_units": total.read_units, "write_units": total.write_units,
             "sqs_requests": sqs_requests, "emails": emails,
             "aws_calls": sum(total.calls.values())}
 
 
-def idle_per_month() -> dict:
+# The queues Lambda polled before uploads went straight from S3 to their function: payments,
+# analytics, upload-events and domain-events (the report used to hard-code 3, missing the
+# last). For the saving line.
+QUEUES_POLLED_BEFORE = 4
+# Issue #14's idle target, met with two polled queues: payments, and analytics (which carries
+# the outbox's domain events too).
+IDLE_TARGET = 0.53
+QUEUES_POLLED_TARGET = 2
+# Lambda's SQS pollers long-poll (20 s) with 5 pollers per event source when idle: requests
+# per polled queue in a 30-day month.
+POLLS_PER_QUEUE_MONTH = 5 * 3 * 60 * 24 * 30
+
+
+def polled_queues() -> list[str]:
+    """The queues a Lambda event source polls: the app's `@app.on_sqs_message` handlers (what
+    `chalice package` turns into SQS event sources), one poller fleet per queue."""
+    from chalice.app import SQSEventConfig
+
+    import app as app_module
+
+    return sorted({str(s.queue or s.queue_arn) for s in app_module.app.event_sources
+                   if isinstance(s, SQSEventConfig)})
+
+
+def idle_per_month(queues_polled: int | None = None) -> dict:
     """What the deployed platform costs in a month with no traffic."""
     p = PRICES
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    del config
-    queues_polled = 3  # payments, analytics, upload-events: each has a Lambda event source
-    # Lambda's SQS pollers long-poll (20 s) with 5 pollers per event source when idle.
-    polls = queues_polled * 5 * 3 * 60 * 24 * 30
+    if queues_polled is None:
+        queues_polled = len(polled_queues())
+    polls = queues_polled * POLLS_PER_QUEUE_MONTH
     schedule_runs = 4 * 24 * 30  # reconcile_payments, every 15 minutes
     lambda_cost = schedule_runs * (p["lambda_request"] + 0.2 * MEMORY_GB
                                    * p["lambda_gb_second_x86"])
@@ -176,9 +202,14 @@ def run(h: Harness) -> dict:
     # Plus the SendMessage that would queue it.
     priced["analytics_event_per_1000"] = one_event["total_per_1000"] + 1000 * PRICES[
         "sqs_standard_request"]
-    idle = idle_per_month()
+    queues = polled_queues()
+    idle = idle_per_month(len(queues))
+    priced["queues_polled"] = queues
     priced["idle_per_month"] = idle
     priced["idle_total"] = sum(idle.values())
+    priced["idle_total_before"] = sum(idle_per_month(QUEUES_POLLED_BEFORE).values())
+    priced["idle_total_at_target"] = sum(idle_per_month(QUEUES_POLLED_TARGET).values())
+    priced["idle_ok"] = priced["idle_total"] <= IDLE_TARGET
     priced["steps"] = [{"step": r["step"], "calls": sum(r["tally"].calls.values()),
                         "read_units": r["tally"].read_units,
                         "write_units": r["tally"].write_units,
@@ -203,7 +234,31 @@ def report(result: dict) -> str:
     lines.append("")
     lines.append(f"idle: ${result['idle_total']:.2f} per month (" + ", ".join(
         f"{k} ${v:.2f}" for k, v in result["idle_per_month"].items()) + ")")
+    lines.append("")
+    lines += saving_lines(result)
     return "\n".join(lines)
+
+
+def saving_lines(result: dict) -> list[str]:
+    """What the HTTP API and the poller-free uploads save, line by line."""
+    rest, http = result["api_gateway_rest_per_1000"], result["usd_per_1000"]["api_gateway"]
+    per_queue = POLLS_PER_QUEUE_MONTH * PRICES["sqs_standard_request"]
+    queues = result["queues_polled"]
+    return [
+        "saving | before | now | difference",
+        "--- | --- | --- | ---",
+        f"API Gateway per 1,000 purchases ({result['api_requests']} requests each): REST API "
+        f"→ HTTP API | ${rest:.4f} | ${http:.4f} | ${rest - http:.4f}",
+        f"idle SQS pollers: {QUEUES_POLLED_BEFORE} → {len(queues)} polled queues "
+        f"({', '.join(queues)}; ${per_queue:.2f} a month each) | "
+        f"${QUEUES_POLLED_BEFORE * per_queue:.2f} | ${len(queues) * per_queue:.2f} | "
+        f"${(QUEUES_POLLED_BEFORE - len(queues)) * per_queue:.2f} a month",
+        f"idle total | ${result['idle_total_before']:.2f} | ${result['idle_total']:.2f} | "
+        f"${result['idle_total_before'] - result['idle_total']:.2f} a month",
+        f"idle with {QUEUES_POLLED_TARGET} polled queues (payments, analytics: domain events "
+        f"through the analytics queue) | | ${result['idle_total_at_target']:.3f} | target ≤ "
+        f"${IDLE_TARGET:.2f}" + (" (met)" if result["idle_ok"] else ""),
+    ]
 
 
 if __name__ == "__main__":

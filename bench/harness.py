@@ -50,13 +50,15 @@ class Harness:
 
 def api_event(method: str, resource: str, path: str, token: str, agent: str,
               path_parameters: dict | None = None, extra_context: dict | None = None) -> dict:
-    """API Gateway's REST (v1 proxy) event for an authenticated request without a body."""
+    """The event the deployed HTTP API sends (payload format 1.0) for an authenticated request
+    without a body: the stage in both paths, the matched route in `resourceId`."""
     headers = {"accept": "application/json", "authorization": f"Bearer {token}",
                "host": "api.example.com", "user-agent": agent}
     if method != "GET":
         headers["content-type"] = "application/json"
     return {
-        "resource": resource, "path": path, "httpMethod": method, "headers": headers,
+        "version": "1.0",
+        "resource": resource, "path": f"/api{path}", "httpMethod": method, "headers": headers,
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
         "queryStringParameters": None, "multiValueQueryStringParameters": None,
         "pathParameters": path_parameters, "stageVariables": None, "body": None,
@@ -64,6 +66,7 @@ def api_event(method: str, resource: str, path: str, token: str, agent: str,
         "requestContext": {
             "resourcePath": resource, "httpMethod": method, "path": f"/api{path}",
             "stage": "api", "requestId": str(uuid.uuid4()), "accountId": "123456789012",
+            "resourceId": f"{method} {resource}", "apiId": "bench",
             "identity": {"sourceIp": "127.0.0.1", "userAgent": agent},
             **(extra_context or {}),
         },

@@ -410,7 +410,7 @@ def run(h: Harness, verbose: bool = True) -> dict[str, Any]:
                        slot("GetItem", 1, "1 GetItem (the order, read)"),
                        slot("ses:SendEmail", 1, "1 SES SendEmail (receipt)"),
                        # The transactional outbox: order.paid, written in the transaction,
-                       # sent to the domain-events queue and then deleted from the outbox.
+                       # sent to the analytics queue and then deleted from the outbox.
                        slot("sqs:SendMessageBatch", 1, "1 SQS SendMessageBatch (outbox)"),
                        slot("BatchWriteItem", 1, "1 BatchWriteItem (outbox sent)")],
                       lambda: payment_event(events[1]), warm=lambda: payment_event(events[0]))

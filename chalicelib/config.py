@@ -70,7 +70,7 @@ class Settings:
     download_url_seconds: int
     uploads_bucket: str
     analytics_queue: str
-    upload_events_queue: str
+    upload_events_dlq: str
     max_upload_bytes: int
     multipart_threshold_bytes: int
     upload_url_seconds: int
@@ -142,7 +142,7 @@ class Settings:
             download_url_seconds=min(_int(env, "DOWNLOAD_URL_SECONDS", 300), 300),
             uploads_bucket=req("UPLOADS_BUCKET"),
             analytics_queue=req("ANALYTICS_QUEUE"),
-            upload_events_queue=req("UPLOAD_EVENTS_QUEUE"),
+            upload_events_dlq=req("UPLOAD_EVENTS_DLQ"),
             max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 2 * 1024**3),
             multipart_threshold_bytes=_int(env, "MULTIPART_THRESHOLD_BYTES", 100 * 1024**2),
             upload_url_seconds=min(_int(env, "UPLOAD_URL_SECONDS", 900), 900),

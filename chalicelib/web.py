@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import msgspec
-from chalice import Blueprint, Response
+from chalice import Blueprint, Chalice, Response
 
 from chalicelib.errors import DomainError, Forbidden, Throttled, Unauthenticated, ValidationFailed
 from chalicelib.observability import logger
@@ -414,3 +414,58 @@ def envelope_middleware(event: Any, get_response: Callable[[Any], Response]) -> 
         message = "An internal error occurred."
     keep = {k: v for k, v in response.headers.items() if k.lower() in {"allow", "retry-after"}}
     return envelope(status, code, message, headers=keep)
+
+
+# ------------------------------------------------------------------ API Gateway HTTP API
+
+def from_http_api_v1(event: Any) -> Any:
+    """An API Gateway HTTP API event (payload format 1.0) in the shape Chalice routes by.
+
+    Payload 1.0 is the REST API's proxy event, with these differences Chalice would trip on:
+    the route template Chalice looks views up by (`requestContext.resourcePath`) is, to be
+    certain, taken from the route that matched (`requestContext.routeKey` or `resourceId`,
+    "GET /resources/{resource_id}", else `resource`); the top-level `path` of a named stage
+    starts with the stage ("/api/health"), which the REST API strips; and fields the REST
+    API always sends (stageVariables, pathParameters, the multi-value maps) may be missing.
+    Any other event is returned as it is.
+    """
+    if not isinstance(event, dict) or event.get("version") != "1.0" \
+            or "requestContext" not in event:
+        return event
+    context = event["requestContext"]
+    template = None
+    for route_key in (context.get("routeKey"), context.get("resourceId")):
+        if isinstance(route_key, str) and " /" in route_key:
+            template = route_key.split(" ", 1)[1]
+            break
+    if template is None and str(event.get("resource", "")).startswith("/"):
+        template = event["resource"]
+    if template is not None:
+        context["resourcePath"] = event["resource"] = template
+    stage = context.get("stage")
+    path = event.get("path") or ""
+    if stage and stage != "$default" and (path == f"/{stage}" or path.startswith(f"/{stage}/")):
+        event["path"] = path[len(stage) + 1:] or "/"
+    context.setdefault("httpMethod", event.get("httpMethod"))
+    for field in ("stageVariables", "pathParameters", "multiValueQueryStringParameters",
+                  "queryStringParameters", "body"):
+        event.setdefault(field, None)
+    event.setdefault("headers", {})
+    event["headers"] = event["headers"] or {}
+    return event
+
+
+class HttpApiChalice(Chalice):
+    """Chalice served by an API Gateway HTTP API with payload format 1.0 (infra/package.py
+    deploys one in place of Chalice's REST API): each request event is brought to the shape
+    Chalice routes by (`from_http_api_v1`) before Chalice sees it."""
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        event = from_http_api_v1(event)
+        if isinstance(event, dict) and event.get("version") == "1.0" and \
+                event["requestContext"].get("resourcePath") not in self.routes:
+            # The HTTP API's `$default` route: no route of the app matched. API Gateway's
+            # own answer would be {"message": "Not Found"}, outside the error envelope.
+            return envelope(404, "not_found", "No route matches this path.").to_dict(
+                self.api.binary_types)
+        return super().__call__(event, context)

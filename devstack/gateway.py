@@ -1,5 +1,7 @@
 """The local API Gateway: chalice's local dev server, threaded, with the project's error
-envelope on the errors the gateway itself answers.
+envelope on the errors the gateway itself answers, sending the app the events an API Gateway
+HTTP API sends with payload format 1.0 (what production runs; infra/package.py), not chalice
+local's REST API events.
 
 `chalice local` answers an unknown route the way API Gateway does, with 403 and
 `{"message": "Missing Authentication Token"}`. Clients of this API expect every error in the
@@ -8,6 +10,7 @@ envelope of the contract, so the local gateway answers those with 404 `not_found
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -53,15 +56,60 @@ def gateway_error_envelope(exc: LocalGatewayException) -> tuple[int, dict[str, s
     return status, dict(response.headers), body
 
 
+# The stage the deployed HTTP API serves the app under (.chalice/config.json api_gateway_stage).
+STAGE_NAME = "api"
+
+
+def http_api_v1_event(rest: dict[str, Any], stage: str = STAGE_NAME) -> dict[str, Any]:
+    """chalice local's REST-shaped event as an HTTP API sends it with payload format 1.0:
+    `version`, the matched route in `resourceId` ("GET /resources/{resource_id}"), the stage
+    at the start of both paths, a request id, lower-case header names."""
+    context = rest["requestContext"]
+    method, template, path = context["httpMethod"], context["resourcePath"], context["path"]
+    now = time.time()
+    headers = {k.lower(): v for k, v in rest.get("headers", {}).items()}
+    query = rest.get("multiValueQueryStringParameters")
+    return {
+        "version": "1.0",
+        "resource": template,
+        "path": f"/{stage}{path}",
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} if query else None,
+        "multiValueQueryStringParameters": query,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": headers.get("host", "localhost"),
+            "domainPrefix": "local",
+            "extendedRequestId": str(uuid.uuid4()),
+            "httpMethod": method,
+            "identity": {**context.get("identity", {}),
+                         "userAgent": headers.get("user-agent")},
+            "path": f"/{stage}{path}",
+            "protocol": "HTTP/1.1",
+            "requestId": str(uuid.uuid4()),
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "requestTimeEpoch": int(now * 1000),
+            "resourceId": f"{method} {template}",
+            "resourcePath": template,
+            "stage": stage,
+        },
+        "pathParameters": rest.get("pathParameters") or None,
+        "stageVariables": None,
+        "body": rest.get("body"),
+        "isBase64Encoded": bool(rest.get("isBase64Encoded", False)),
+    }
+
+
 class RequestIdGateway(LocalGateway):
-    """LocalGateway whose events carry a request id, as API Gateway's do (chalice local leaves
-    it out), so views and the Powertools correlation id see one."""
+    """LocalGateway whose events are an HTTP API's (payload 1.0, with a request id, which
+    chalice local leaves out), so views and the Powertools correlation id see one."""
 
     def _generate_lambda_event(self, method: str, path: str, headers: dict[str, Any],
                                body: bytes | None) -> dict[str, Any]:
-        event = super()._generate_lambda_event(method, path, headers, body)
-        event["requestContext"]["requestId"] = str(uuid.uuid4())
-        return event
+        return http_api_v1_event(super()._generate_lambda_event(method, path, headers, body))
 
 
 class GatewayRequestHandler(ChaliceRequestHandler):

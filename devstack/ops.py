@@ -10,7 +10,9 @@ stage with the caller's AWS credentials.
 
 `reconcile` runs what the 15-minute schedule runs; `--ahead` pretends the clock is that many
 minutes later, so a local order can be reconciled without waiting 35 minutes. `dlq` lists a
-dead-letter queue's messages or moves them back to their queue (default: payments).
+dead-letter queue's messages or moves them back to their queue (default: payments); for
+`upload_events`, whose function S3 invokes without a queue, it lists the events Lambda gave up
+on and invokes the function again with each.
 """
 from __future__ import annotations
 
@@ -53,14 +55,63 @@ def _summary(message: dict) -> str:
         return message["Body"][:100]
 
 
+def _summary_of_failure(message: dict) -> str:
+    """An upload event Lambda gave up on (its destination record): the key and the error."""
+    try:
+        record = json.loads(message["Body"])
+        keys = [r["s3"]["object"]["key"] for r in record["requestPayload"]["Records"]]
+        error = record.get("responsePayload") or {}
+        return f"{' '.join(keys)}  {error.get('errorType', '')}: {error.get('errorMessage', '')}"
+    except (ValueError, KeyError, TypeError):
+        return message["Body"][:100]
+
+
+class _Reinvoke:
+    """Where redriven upload events go: the function S3 invokes, asynchronously again (on a
+    stage), or the local event pump's queue of invocations for the bucket (local stack)."""
+
+    def __init__(self) -> None:
+        from chalicelib import aws
+        from chalicelib.config import settings
+
+        cfg = settings()
+        self.local = cfg.local_mode
+        if self.local:
+            from devstack.pump import s3_queue_name
+
+            self.sqs = aws.sqs()
+            self.url = self.sqs.get_queue_url(QueueName=s3_queue_name(cfg.uploads_bucket))[
+                "QueueUrl"]
+        else:
+            import boto3
+
+            self.lam = boto3.client("lambda", region_name=cfg.region)
+            self.function = f"paidres-{cfg.stage}-upload_events:live"
+
+    def __call__(self, body: str) -> None:
+        payload = json.dumps(json.loads(body)["requestPayload"])
+        if self.local:
+            self.sqs.send_message(QueueUrl=self.url, MessageBody=payload)
+        else:
+            self.lam.invoke(FunctionName=self.function, InvocationType="Event",
+                            Payload=payload.encode())
+
+
 def dlq(action: str, queue: str) -> None:
     from chalicelib import aws
     from chalicelib.config import settings
 
-    name = getattr(settings(), f"{queue}_queue")
     sqs = aws.sqs()
-    source = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    dead = sqs.get_queue_url(QueueName=f"{name}-dlq")["QueueUrl"]
+    if queue == "upload_events":
+        # No queue in front of the function: its dead letters are Lambda's on-failure records.
+        name = "upload_events"
+        dead = sqs.get_queue_url(QueueName=settings().upload_events_dlq)["QueueUrl"]
+        summary, send = _summary_of_failure, _Reinvoke() if action == "redrive" else None
+    else:
+        name = getattr(settings(), f"{queue}_queue")
+        source = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        dead = sqs.get_queue_url(QueueName=f"{name}-dlq")["QueueUrl"]
+        summary, send = _summary, None
     moved = 0
     while True:
         got = sqs.receive_message(QueueUrl=dead, MaxNumberOfMessages=10, WaitTimeSeconds=0,
@@ -74,16 +125,20 @@ def dlq(action: str, queue: str) -> None:
                 attributes = message["Attributes"]
                 sent = time.gmtime(int(attributes["SentTimestamp"]) / 1000)
                 print(f"{message['MessageId']}  sent {time.strftime('%Y-%m-%d %H:%M:%S', sent)}"
-                      f"  tries {attributes['ApproximateReceiveCount']}  {_summary(message)}")
+                      f"  tries {attributes['ApproximateReceiveCount']}  {summary(message)}")
                 continue
-            sqs.send_message(QueueUrl=source, MessageBody=message["Body"],
-                             MessageAttributes=message.get("MessageAttributes", {}))
+            if send is not None:
+                send(message["Body"])
+            else:
+                sqs.send_message(QueueUrl=source, MessageBody=message["Body"],
+                                 MessageAttributes=message.get("MessageAttributes", {}))
             sqs.delete_message(QueueUrl=dead, ReceiptHandle=message["ReceiptHandle"])
             moved += 1
         if action == "list":
             break
     if action == "redrive":
-        print(f"moved {moved} message(s) from {name}-dlq back to {name}")
+        target = "the upload_events function" if queue == "upload_events" else name
+        print(f"moved {moved} message(s) from {name}-dlq back to {target}")
 
 
 def main(argv: list[str]) -> int:

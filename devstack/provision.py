@@ -45,6 +45,10 @@ def load_template(path: Path = TEMPLATE) -> dict:
     return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506
 
 
+# What `!Ref AWS::NoValue` resolves to: the property holding it is left out.
+NO_VALUE = object()
+
+
 class Resolver:
     """Evaluates the intrinsic functions the stateful template uses."""
 
@@ -65,6 +69,8 @@ class Resolver:
             return value
         if len(value) == 1:
             (key, arg), = value.items()
+            if key == "Ref" and arg == "AWS::NoValue":
+                return NO_VALUE
             if key == "Ref":
                 value = self.values[arg] if arg in self.values else self.refs[arg]
                 declared = self.template.get("Parameters", {}).get(arg, {})
@@ -80,7 +86,25 @@ class Resolver:
                 return text
             if key == "Fn::Join":
                 return arg[0].join(str(self(v)) for v in arg[1])
-        return {k: self(v) for k, v in value.items()}
+            if key == "Fn::If":
+                name, then, otherwise = arg
+                return self(then if self.condition(name) else otherwise)
+        resolved = {k: self(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
+
+    def condition(self, name: str) -> bool:
+        """A condition of the template's Conditions (Fn::Equals, Fn::Not, Condition)."""
+        return bool(self._truth(self.template["Conditions"][name]))
+
+    def _truth(self, value: Any) -> bool:
+        (key, arg), = value.items()
+        if key == "Fn::Equals":
+            return str(self(arg[0])) == str(self(arg[1]))
+        if key == "Fn::Not":
+            return not self._truth(arg[0])
+        if key == "Condition":
+            return self.condition(arg)
+        raise ValueError(f"condition function {key} is not supported locally")
 
 
 def physical_names(stage: str, template: dict | None = None,
@@ -164,7 +188,9 @@ def _bucket(props: dict, region: str) -> str:
 
 
 def _notifications(config: dict) -> dict:
-    """CloudFormation's notification shape in the S3 API's words."""
+    """CloudFormation's notification shape in the S3 API's words. Lambda targets are left to
+    the event pump (devstack/pump.py), which invokes their handlers in process: moto knows
+    no such function."""
     queues = []
     for entry in config.get("QueueConfigurations", []):
         out: dict[str, Any] = {"QueueArn": entry["Queue"], "Events": [entry["Event"]]}

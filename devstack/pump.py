@@ -8,11 +8,16 @@ other messages, an exception deletes none. What is not deleted comes back when i
 timeout ends, and SQS itself moves it to the dead-letter queue after maxReceiveCount receives.
 `retry_delay_seconds` shortens that wait for failed messages (fast tests).
 
-S3: moto only notifies SQS, SNS or Lambda functions it knows, so each bucket an
-`@app.on_s3_event` handler names gets a local-only queue as an extra notification target (the
-targets the template configured stay). Each record read from it is handed to the matching
-handlers as `{"Records": [record]}`, as S3 invokes a Lambda function. A failing delivery is
-tried again up to Lambda's asynchronous-invocation limit, then dropped.
+S3, as S3 invokes a Lambda function (asynchronously): moto only notifies SQS, SNS or Lambda
+functions it knows, so each bucket with an S3 target gets a local-only queue as an extra
+notification target (the targets the template configured stay), playing the part of Lambda's
+own queue of asynchronous invocations. The targets are the app's `@app.on_s3_event` handlers
+and the functions the infra templates wire to a bucket (`template_s3_targets`: the bucket's
+LambdaConfigurations in infra/resources.yaml, retries and on-failure destination from the
+function's AWS::Lambda::EventInvokeConfig in infra/app-merge.yaml). Each record read is handed
+to the matching handlers as `{"Records": [record]}`. A failing delivery is tried again up to
+the target's attempts (Lambda's default: once and two retries), then sent to its on-failure
+destination queue in Lambda's destination-record shape, or dropped when it has none.
 """
 from __future__ import annotations
 
@@ -22,7 +27,11 @@ import importlib
 import json
 import logging
 import threading
+import time
+import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import unquote_plus
@@ -32,6 +41,7 @@ from chalice.app import S3EventConfig, SQSEventConfig
 from chalice.config import Config
 from chalice.constants import DEFAULT_LAMBDA_MEMORY_SIZE, DEFAULT_LAMBDA_TIMEOUT
 from chalice.local import LambdaContext
+from chalice.utils import to_cfn_resource_name
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +141,85 @@ def with_queue_notification(current: dict[str, Any], notification_id: str, queue
     return {**kept, "QueueConfigurations": queues}
 
 
+@dataclass(frozen=True)
+class S3Target:
+    """A function a bucket invokes: which events, how often Lambda tries, where a failed
+    event goes (a queue name, or None to drop it)."""
+
+    config: S3EventConfig
+    max_attempts: int = S3_MAX_ATTEMPTS
+    dead_letter_queue: str | None = None
+
+
+INFRA = Path(__file__).resolve().parents[1] / "infra"
+
+
+def template_s3_targets(app: Chalice, stage: str, region: str,
+                        infra: Path = INFRA) -> list[S3Target]:
+    """The S3 → Lambda wiring the infra templates deploy, for the app's pure Lambda functions
+    (`@app.lambda_function`), so the local stack runs what production runs."""
+    from devstack.provision import Resolver, load_template
+
+    data = load_template(infra / "resources.yaml")
+    merge = load_template(infra / "app-merge.yaml")
+    params = {"Stage": stage, "AppName": app.app_name}
+    functions = {f"{app.app_name}-{stage}-{f.name}": f for f in app.pure_lambda_functions}
+    retries: dict[str, tuple[int, str | None]] = {}
+    resolve_merge = Resolver(merge, params, region)
+    for res in merge["Resources"].values():
+        if res.get("Type") != "AWS::Lambda::EventInvokeConfig":
+            continue
+        props = res["Properties"]
+        destination = resolve_merge(props.get("DestinationConfig", {})).get(
+            "OnFailure", {}).get("Destination")
+        retries[props["FunctionName"]["Ref"]] = (
+            int(props.get("MaximumRetryAttempts", 2)) + 1,
+            destination.rsplit(":", 1)[-1] if destination else None)
+    resolve = Resolver(data, params, region)
+    targets = []
+    for res in data["Resources"].values():
+        if res.get("Type") != "AWS::S3::Bucket":
+            continue
+        props = resolve(res.get("Properties", {}))
+        for entry in props.get("NotificationConfiguration", {}).get("LambdaConfigurations", []):
+            # arn:aws:lambda:<region>:<account>:function:<name>[:<alias>]
+            name = entry["Function"].split(":function:", 1)[1].split(":", 1)[0]
+            function = functions.get(name)
+            if function is None:
+                continue
+            rules = {r["Name"].lower(): r["Value"] for r in
+                     entry.get("Filter", {}).get("S3Key", {}).get("Rules", [])}
+            attempts, dead = retries.get(to_cfn_resource_name(function.name),
+                                         (S3_MAX_ATTEMPTS, None))
+            targets.append(S3Target(
+                S3EventConfig(name=function.name, handler_string=function.handler_string,
+                              bucket=props["BucketName"], events=[entry["Event"]],
+                              prefix=rules.get("prefix"), suffix=rules.get("suffix")),
+                max_attempts=attempts, dead_letter_queue=dead))
+    return targets
+
+
+def destination_record(event: dict[str, Any], function_arn: str, attempts: int,
+                       error: BaseException) -> dict[str, Any]:
+    """What Lambda sends an asynchronous invocation's on-failure destination."""
+    return {
+        "version": "1.0",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": function_arn,
+                           "condition": "RetriesExhausted", "approximateInvokeCount": attempts},
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
+                            "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": str(error), "errorType": type(error).__name__},
+    }
+
+
+def s3_queue_name(bucket: str) -> str:
+    """The local-only queue a bucket's events wait in for the pump (Lambda's async queue).
+    Bucket names may hold dots, queue names may not."""
+    return bucket.replace(".", "-") + S3_QUEUE_SUFFIX
+
+
 class _Source:
     """One queue the pump reads, and what it does with each batch."""
 
@@ -210,25 +299,25 @@ class _SqsSource(_Source):
 
 
 class _S3Source(_Source):
-    """A bucket's ObjectCreated notifications, through a local-only queue, to the
-    `@app.on_s3_event` handlers of that bucket."""
+    """A bucket's notifications, through a local-only queue, to the S3 targets of that
+    bucket (the app's `@app.on_s3_event` handlers and the functions the templates wire)."""
 
-    def __init__(self, pump: EventPump, bucket: str, configs: list[S3EventConfig]) -> None:
+    def __init__(self, pump: EventPump, bucket: str, targets: list[S3Target]) -> None:
         super().__init__(pump)
         self.bucket = bucket
-        self.handlers = [(c, resolve_handler(pump.module, c.handler_string)) for c in configs]
-        # Bucket names may hold dots, queue names may not.
+        self.handlers = [(t, resolve_handler(pump.module, t.config.handler_string))
+                         for t in targets]
         self.queue_url = pump.sqs.create_queue(
-            QueueName=bucket.replace(".", "-") + S3_QUEUE_SUFFIX,
+            QueueName=s3_queue_name(bucket),
             Attributes={"VisibilityTimeout": str(S3_QUEUE_VISIBILITY_SECONDS)})["QueueUrl"]
         queue_arn = pump.sqs.get_queue_attributes(
             QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events = sorted({e for c in configs for e in c.events})
+        events = sorted({e for t in targets for e in t.config.events})
         try:
             current = pump.s3.get_bucket_notification_configuration(Bucket=bucket)
         except pump.s3.exceptions.NoSuchBucket:
-            raise RuntimeError(f"{', '.join(c.name for c in configs)}: bucket {bucket} does "
-                               "not exist; is it in infra/resources.yaml?") from None
+            raise RuntimeError(f"{', '.join(t.config.name for t in targets)}: bucket {bucket} "
+                               "does not exist; is it in infra/resources.yaml?") from None
         pump.s3.put_bucket_notification_configuration(
             Bucket=bucket, NotificationConfiguration=with_queue_notification(
                 current, S3_NOTIFICATION_ID, queue_arn, events))
@@ -237,11 +326,8 @@ class _S3Source(_Source):
         messages = self.receive(SQS_MAX_BATCH, S3_QUEUE_VISIBILITY_SECONDS, wait_seconds)
         done, failed = [], []
         for message in messages:
-            if self._deliver(message):
-                done.append(message)
-            elif int(message["Attributes"]["ApproximateReceiveCount"]) >= S3_MAX_ATTEMPTS:
-                log.error("S3 event for %s dropped after %d attempts: %s", self.bucket,
-                          S3_MAX_ATTEMPTS, message["Body"][:500])
+            attempt = int(message["Attributes"]["ApproximateReceiveCount"])
+            if self._deliver(message, attempt):
                 done.append(message)
             else:
                 failed.append(message)
@@ -249,8 +335,9 @@ class _S3Source(_Source):
         self.retry_later(failed)
         return len(messages)
 
-    def _deliver(self, message: dict) -> bool:
-        """Hand each record to the handlers that want it; False when one of them failed."""
+    def _deliver(self, message: dict, attempt: int) -> bool:
+        """Hand each record to the targets that want it; False when one of them failed and
+        may be tried again (one out of attempts is dead-lettered or dropped instead)."""
         try:
             notification = json.loads(message["Body"])
         except ValueError:
@@ -260,32 +347,55 @@ class _S3Source(_Source):
             return True
         ok = True
         for record in notification.get("Records", []):
-            for config, handler in self.handlers:
-                if not s3_handler_wants(config, record):
+            for target, handler in self.handlers:
+                if not s3_handler_wants(target.config, record):
                     continue
+                name = target.config.name
+                event = {"Records": [record]}
                 try:
-                    handler({"Records": [record]}, self.pump.context(config.name))
-                except Exception:  # noqa: BLE001 - the handler's failure is what Lambda sees
-                    log.warning("%s failed on %s", config.name,
-                                record["s3"]["object"]["key"], exc_info=True)
-                    ok = False
+                    handler(event, self.pump.context(name))
+                except Exception as error:  # noqa: BLE001 - what Lambda would see
+                    log.warning("%s failed on %s (attempt %d of %d)", name,
+                                record["s3"]["object"]["key"], attempt, target.max_attempts,
+                                exc_info=True)
+                    if attempt < target.max_attempts:
+                        ok = False
+                    else:
+                        self._give_up(target, event, attempt, error)
         return ok
+
+    def _give_up(self, target: S3Target, event: dict, attempts: int,
+                 error: BaseException) -> None:
+        if target.dead_letter_queue is None:
+            log.error("S3 event for %s dropped after %d attempts: %.500s", target.config.name,
+                      attempts, json.dumps(event))
+            return
+        url = self.pump.sqs.get_queue_url(QueueName=target.dead_letter_queue)["QueueUrl"]
+        function = self.pump.context(target.config.name).function_name
+        arn = f"arn:aws:lambda:{self.pump.region}:123456789012:function:{function}:live"
+        self.pump.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(
+            destination_record(event, arn, attempts, error)))
+        log.error("S3 event for %s sent to %s after %d attempts", target.config.name,
+                  target.dead_letter_queue, attempts)
 
 
 class EventPump:
     """Delivers queued and S3 events to the app's handlers, from background threads or one
     round at a time (`poll_once`, for tests).
 
-    Like `chalice deploy`, it wires the notifications of every bucket an `@app.on_s3_event`
-    handler names, and of no other; `endpoint_url` is the moto server's, and `endpoints` names
-    a service served elsewhere (as AWS_ENDPOINT_URL_<SERVICE> does for the app's clients).
+    It wires the notifications of every bucket an S3 target names (an `@app.on_s3_event`
+    handler, as `chalice deploy` does, or a function the templates wire; `s3_targets`
+    replaces the templates' list), and of no other; `endpoint_url` is the moto server's, and
+    `endpoints` names a service served elsewhere (as AWS_ENDPOINT_URL_<SERVICE> does for the
+    app's clients).
     """
 
     def __init__(self, app: Chalice, module: ModuleType, region: str,
                  endpoint_url: str | None = None, *,
                  config: Config | None = None, retry_delay_seconds: int | None = None,
                  stop_event: threading.Event | None = None,
-                 endpoints: dict[str, str] | None = None) -> None:
+                 endpoints: dict[str, str] | None = None,
+                 s3_targets: list[S3Target] | None = None) -> None:
         import boto3
         from botocore.config import Config as BotoConfig
 
@@ -295,6 +405,8 @@ class EventPump:
         self.retry_delay_seconds = retry_delay_seconds
         self.config = config or Config.create(chalice_stage="local", app_name=app.app_name)
         self.stop_event = stop_event or threading.Event()
+        self.s3_targets = s3_targets if s3_targets is not None else template_s3_targets(
+            app, self.config.chalice_stage, region)
         session = boto3.session.Session()
         # Reads must outlast a long poll; the poll itself is short so stopping is quick.
         boto = BotoConfig(retries={"mode": "standard", "max_attempts": 2}, read_timeout=20)
@@ -310,11 +422,12 @@ class EventPump:
         """The queues to read: resolved, and the buckets' notifications wired, on first use."""
         if self._sources is None:
             sqs_configs = [s for s in self.app.event_sources if isinstance(s, SQSEventConfig)]
-            s3_configs = [s for s in self.app.event_sources if isinstance(s, S3EventConfig)]
-            buckets = dict.fromkeys(c.bucket for c in s3_configs)
+            s3_targets = [*(S3Target(s) for s in self.app.event_sources
+                            if isinstance(s, S3EventConfig)), *self.s3_targets]
+            buckets = dict.fromkeys(t.config.bucket for t in s3_targets)
             self._sources = [
                 *(_SqsSource(self, c) for c in sqs_configs),
-                *(_S3Source(self, b, [c for c in s3_configs if c.bucket == b])
+                *(_S3Source(self, b, [t for t in s3_targets if t.config.bucket == b])
                   for b in buckets),
             ]
         return self._sources

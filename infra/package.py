@@ -1,4 +1,13 @@
-"""`make package`: `chalice package` with the merge template, then the zip rewritten:
+"""`make package`: `chalice package` with the merge template, the API made an HTTP API, then
+the zip rewritten.
+
+The API: Chalice packages a REST API (`RestAPI`, an AWS::Serverless::Api). The merge template
+declares an HTTP API (`HttpApi`, AWS::Serverless::HttpApi, payload format 1.0, the same
+routes, throttling, access log and CORS; infra/app-merge.yaml) and `http_api` removes the
+REST API, after checking that the HTTP API's routes are exactly the app's (every method of
+every path Chalice packaged, its CORS preflights aside), and points the outputs at it.
+
+The zip:
 - built from the function's lock file (requirements.lock: exact versions, hashes checked),
   never from the ranges in requirements.txt: Chalice reads `requirements.txt` from the project
   directory, so it packages a copy of the project whose requirements.txt is the lock, and the
@@ -16,6 +25,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import py_compile
 import re
@@ -25,6 +35,8 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # Provided by the AWS Lambda Python 3.11 runtime (top-level modules and packages).
@@ -161,6 +173,46 @@ def check_against_lock(zip_path: Path, lock_text: str) -> None:
         raise SystemExit(f"{zip_path} does not hold the lock's versions: {differ}")
 
 
+REST_API = "RestAPI"
+HTTP_API = "HttpApi"
+_METHODS = ("get", "put", "post", "delete", "patch", "head")
+
+
+def routes(api: dict) -> set[tuple[str, str]]:
+    """(METHOD, path) of every operation of an API's OpenAPI/Swagger DefinitionBody, CORS
+    preflights (`options`, answered by the gateway) aside."""
+    paths = api["Properties"]["DefinitionBody"]["paths"]
+    return {(method.upper(), path) for path, ops in paths.items() for method in ops
+            if method in _METHODS}
+
+
+def http_api(template: dict) -> dict:
+    """The packaged template with Chalice's REST API replaced by the merge's HTTP API."""
+    resources = template["Resources"]
+    if HTTP_API not in resources or REST_API not in resources:
+        raise SystemExit(f"expected {REST_API} from chalice package and {HTTP_API} from "
+                         "infra/app-merge.yaml")
+    app_routes, declared = routes(resources[REST_API]), routes(resources[HTTP_API])
+    if app_routes != declared:
+        raise SystemExit(
+            "infra/app-merge.yaml HttpApi paths differ from the app's routes: missing "
+            f"{sorted(app_routes - declared)}, not in the app {sorted(declared - app_routes)}")
+    for path, ops in resources[HTTP_API]["Properties"]["DefinitionBody"]["paths"].items():
+        for method, op in ops.items():
+            integration = op.get("x-amazon-apigateway-integration", {})
+            if integration.get("payloadFormatVersion") != "1.0":
+                raise SystemExit(f"{method.upper()} {path}: payload format 1.0 is what the "
+                                 "Chalice handler reads")
+    del resources[REST_API]
+    outputs = template.get("Outputs", {})
+    outputs.pop("RestAPIId", None)
+    leftover = [name for name, value in {**resources, **outputs}.items()
+                if REST_API in json.dumps(value)]
+    if leftover:
+        raise SystemExit(f"still naming {REST_API}: {leftover}")
+    return template
+
+
 def package(stage: str, out: Path) -> Path:
     if out.exists():
         shutil.rmtree(out)
@@ -175,7 +227,10 @@ def package(stage: str, out: Path) -> Path:
         subprocess.run([str(chalice), "package", "--stage", stage,  # noqa: S603
                         "--merge-template", str(ROOT / "infra" / "app-merge.yaml"), str(out)],
                        cwd=project_copy(Path(scratch)), env=env, check=True)
-    done = rewrite(out / "deployment.zip", runtime_version(out / "sam.yaml"))
+    sam = out / "sam.yaml"
+    template = http_api(yaml.safe_load(sam.read_text(encoding="utf-8")))
+    sam.write_text(yaml.safe_dump(template, sort_keys=False, width=100), encoding="utf-8")
+    done = rewrite(out / "deployment.zip", runtime_version(sam))
     check_against_lock(out / "deployment.zip", LOCK.read_text(encoding="utf-8"))
     print(f"deployment.zip: {done['before'] / 1e6:.1f} MB -> {done['after'] / 1e6:.1f} MB "
           f"without the libraries the Lambda runtime provides, with bytecode for "

@@ -19,7 +19,10 @@ STAGES = ("dev", "staging", "prod")
 TABLES = ("UsersTable", "AuthTable", "StatsTable", "CatalogTable", "ListingsTable",
           "SearchTable", "CouponsTable", "MembershipsTable", "PointsTable", "OrdersTable",
           "IdempotencyTable")
-QUEUES = ("AnalyticsQueue", "UploadEventsQueue", "PaymentsQueue")
+QUEUES = ("AnalyticsQueue", "PaymentsQueue")
+# Lambda sends an upload event it gave up on here, with the function's role (the on-failure
+# destination of infra/app-merge.yaml); ops redrive reads it with the operator's credentials.
+DESTINATIONS = ("UploadEventsDeadLetterQueue",)
 
 
 def policy(stage: str) -> dict:
@@ -41,6 +44,8 @@ def policy(stage: str) -> dict:
                         "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
                         "sqs:GetQueueAttributes"],
              "Resource": queues},
+            {"Sid": "FailureDestinations", "Effect": "Allow", "Action": ["sqs:SendMessage"],
+             "Resource": [f"arn:aws:sqs:*:*:{names[q]}" for q in DESTINATIONS]},
             {"Sid": "Uploads", "Effect": "Allow",
              "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject",
                         "s3:DeleteObject", "s3:DeleteObjectVersion",

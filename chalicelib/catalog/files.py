@@ -4,7 +4,8 @@ type, and its SHA-256 is computed from the bytes. A failing object is deleted.""
 from __future__ import annotations
 
 import hashlib
-import json
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote_plus
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
@@ -108,12 +109,11 @@ def check_object(key: str, version_id: str | None = None) -> str:
     return "verified"
 
 
-def record_handler(record) -> None:
-    """Powertools batch record handler: an SQS message carrying an S3 notification."""
-    message = json.loads(record.body)
-    if message.get("Event") == "s3:TestEvent":
-        return
-    for entry in message.get("Records", []):
+def handle_s3_event(event: Mapping[str, Any]) -> None:
+    """The uploads bucket's notification, as S3 invokes the function with it (asynchronously:
+    an exception makes Lambda try the whole event again, twice, then dead-letter it). Checking
+    an object again is harmless: an upload already decided is left as it is."""
+    for entry in event.get("Records", []):
         if not entry.get("eventName", "").startswith("ObjectCreated"):
             continue
         if entry["s3"]["bucket"]["name"] != settings().uploads_bucket:

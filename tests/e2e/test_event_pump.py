@@ -1,6 +1,7 @@
 """The event pump against a real moto server, with a tiny app of its own: S3 notifications
-reach `@app.on_s3_event` handlers with the key as S3 sends it, and SQS batches are settled
-the way Lambda settles them (partial failures, exceptions)."""
+reach `@app.on_s3_event` handlers and the functions a bucket invokes directly with the key as
+S3 sends it (retried, then dead-lettered as Lambda does), and SQS batches are settled the way
+Lambda settles them (partial failures, exceptions)."""
 from __future__ import annotations
 
 import json
@@ -13,9 +14,10 @@ import boto3
 import pytest
 import requests
 from chalice import Chalice
+from chalice.app import S3EventConfig
 from moto.server import ThreadedMotoServer
 
-from devstack.pump import EventPump
+from devstack.pump import EventPump, S3Target
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
@@ -25,15 +27,32 @@ BUCKET = "pump-test-uploads"
 PARTIAL_QUEUE = "pump-test-partial"
 RAISING_QUEUE = "pump-test-raising"
 TEMPLATE_QUEUE = "pump-test-template-target"
+DIRECT_BUCKET = "pump-test-direct"
+DIRECT_DLQ = "pump-test-direct-dlq"
 QUEUE_VISIBILITY = "30"
 
 app = Chalice(app_name="pumptest")
-seen: dict[str, list] = {"uploads": [], "partial": [], "raising": []}
+seen: dict[str, list] = {"uploads": [], "partial": [], "raising": [], "direct": []}
 
 
 @app.on_s3_event(bucket=BUCKET)
 def record_upload(event):
     seen["uploads"].append({"record": event.to_dict()["Records"][0], "key": event.key})
+
+
+@app.lambda_function(name="checker")
+def check_direct(event, context):
+    """Invoked by the bucket itself (as infra/ wires upload_events): raw S3 event."""
+    key = event["Records"][0]["s3"]["object"]["key"]
+    seen["direct"].append(key)
+    if "bad" in key:
+        raise ValueError(f"cannot check {key}")
+
+
+DIRECT = S3Target(S3EventConfig(name="checker", handler_string="app.check_direct",
+                                bucket=DIRECT_BUCKET, events=["s3:ObjectCreated:*"],
+                                prefix="creators/", suffix=None),
+                  max_attempts=3, dead_letter_queue=DIRECT_DLQ)
 
 
 @app.on_sqs_message(queue=PARTIAL_QUEUE, batch_size=10)
@@ -90,7 +109,10 @@ def pump(endpoint, client):
         Bucket=BUCKET, NotificationConfiguration={"QueueConfigurations": [{
             "Id": "from-template", "QueueArn": queue_arn(client, TEMPLATE_QUEUE),
             "Events": ["s3:ObjectCreated:*"]}]})
-    pump = EventPump(app, sys.modules[__name__], REGION, endpoint, retry_delay_seconds=1)
+    client("s3").create_bucket(Bucket=DIRECT_BUCKET)
+    client("sqs").create_queue(QueueName=DIRECT_DLQ)
+    pump = EventPump(app, sys.modules[__name__], REGION, endpoint, retry_delay_seconds=1,
+                     s3_targets=[DIRECT])
     pump.sources()
     yield pump
     pump.stop()
@@ -200,3 +222,38 @@ def test_started_pump_delivers_in_the_background_and_stops_promptly(pump, client
     began = time.monotonic()
     pump.stop()
     assert time.monotonic() - began < 3
+
+
+def test_a_bucket_invokes_its_function_directly_with_the_s3_event(pump, client):
+    # given a function the bucket invokes (no queue of the app's in between)
+    # when
+    client("s3").put_object(Bucket=DIRECT_BUCKET, Key="creators/a b.pdf", Body=b"%PDF")
+    client("s3").put_object(Bucket=DIRECT_BUCKET, Key="elsewhere/c.pdf", Body=b"%PDF")
+    # then only the key under the prefix arrives, once, URL-encoded as S3 sends it
+    (raw,) = pumped(lambda: pump.poll_once() and seen["direct"])
+    assert " " not in raw and unquote_plus(raw) == "creators/a b.pdf"
+    pump.poll_once()
+    assert len(seen["direct"]) == 1
+
+
+def test_a_failing_s3_invocation_is_retried_then_dead_lettered_like_lambda(pump, client):
+    # given
+    dlq = client("sqs").get_queue_url(QueueName=DIRECT_DLQ)["QueueUrl"]
+    # when the function fails every time
+    client("s3").put_object(Bucket=DIRECT_BUCKET, Key="creators/bad.pdf", Body=b"x")
+
+    def dead_lettered():
+        pump.poll_once()
+        return client("sqs").receive_message(QueueUrl=dlq).get("Messages")
+
+    (message,) = eventually(dead_lettered, timeout=10.0, interval=0.2)
+    # then: three attempts, and Lambda's destination record holds the S3 event and the error
+    assert [unquote_plus(k) for k in seen["direct"]] == ["creators/bad.pdf"] * 3
+    record = json.loads(message["Body"])
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    (s3_event,) = record["requestPayload"]["Records"]
+    assert unquote_plus(s3_event["s3"]["object"]["key"]) == "creators/bad.pdf"
+    assert record["responsePayload"]["errorType"] == "ValueError"
+    local = client("sqs").get_queue_url(QueueName=DIRECT_BUCKET + "-local-s3-events")["QueueUrl"]
+    assert in_queue(client, local) == {"visible": 0, "in_flight": 0}

@@ -1,5 +1,6 @@
 """Operator jobs against the running local stack: the payments dead-letter queue is listed
-and redriven; reconciliation runs on demand and reports drift."""
+and redriven, and so are the upload events Lambda gave up on (invoked again, through the
+event pump); reconciliation runs on demand and reports drift."""
 from __future__ import annotations
 
 import json
@@ -41,6 +42,36 @@ def test_dead_letters_are_listed_and_redriven_to_the_consumer(boto, stack):
     queue = sqs.get_queue_url(QueueName="paidres-local-payments")["QueueUrl"]
     # The consumer acknowledges an event about an unknown order: nothing comes back.
     assert eventually(lambda: depth(sqs, queue) == 0 and depth(sqs, dlq) == 0)
+
+
+def test_upload_events_lambda_gave_up_on_are_listed_and_invoked_again(boto, stack):
+    # given an upload event in the on-failure destination, as Lambda writes it there
+    sqs = boto("sqs")
+    dlq = sqs.get_queue_url(QueueName="paidres-local-upload-events-dlq")["QueueUrl"]
+    key = "creators/u_gone/r_gone/up_gone/book.pdf"
+    s3_event = {"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-12-03T10:00:00.000Z", "eventName": "ObjectCreated:Post",
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "upload-events",
+               "bucket": {"name": "paidres-local-uploads",
+                          "arn": "arn:aws:s3:::paidres-local-uploads"},
+               "object": {"key": key, "size": 10}}}]}
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({
+        "version": "1.0", "timestamp": "2026-12-03T10:05:00.000Z",
+        "requestContext": {"requestId": "r-1", "condition": "RetriesExhausted",
+                           "approximateInvokeCount": 3,
+                           "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:"
+                                          "paidres-local-upload_events:live"},
+        "requestPayload": s3_event,
+        "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+        "responsePayload": {"errorType": "ClientError", "errorMessage": "S3 was down"}}))
+    # when / then: listed with its key and error, then invoked again
+    listed = ops("dlq", "list", "upload_events")
+    assert key in listed and "ClientError: S3 was down" in listed
+    assert "moved 1 message" in ops("dlq", "redrive", "upload_events")
+    inbox = sqs.get_queue_url(QueueName="paidres-local-uploads-local-s3-events")["QueueUrl"]
+    # The function acknowledges an object without an upload record: nothing comes back.
+    assert eventually(lambda: depth(sqs, inbox) == 0 and depth(sqs, dlq) == 0)
 
 
 def test_reconciliation_runs_on_demand_and_finds_no_drift_on_a_healthy_stack(stack):

@@ -29,7 +29,11 @@ def pump(aws):
     from chalicelib.config import settings
     from devstack.pump import EventPump
 
-    return EventPump(module.app, module, settings().region, retry_delay_seconds=0)
+    pump = EventPump(module.app, module, settings().region, retry_delay_seconds=0)
+    # Wired now, as the local stack wires it at start: the uploads bucket invokes
+    # upload_events directly, and its local stand-in queue must exist before any upload.
+    pump.sources()
+    return pump
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """A coupon at checkout: priced by the engine, reserved in the order's transaction, consumed
 when the order is paid and released when it ends unpaid, all through signed webhooks and
-the domain-events queue; its limits hold under concurrent checkouts."""
+the analytics queue; its limits hold under concurrent checkouts."""
 from __future__ import annotations
 
 import threading

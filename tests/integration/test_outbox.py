@@ -52,7 +52,7 @@ def test_an_event_the_queue_did_not_take_waits_in_the_outbox_until_the_relay_sen
     from chalicelib.payments.processing import load
 
     resource, order_id, deliveries = sold
-    # Given the payment commits while the domain-events queue cannot be reached,
+    # Given the payment commits while the analytics queue cannot be reached,
     post_webhooks(api, deliveries, pump)
     assert load(order_id).status == "paid"
     # then its event is kept, committed with the payment, and nothing is counted yet;

@@ -1,6 +1,8 @@
-"""What infra/app-merge.yaml adds to the template `make package` builds for a release: alarms
-to one topic, the dashboard, API throttling and access logs, the WAF, canary releases on a
-`live` alias; and infra/rollback.sh, run against a stand-in `aws` command."""
+"""What infra/app-merge.yaml and infra/package.py make of the template `make package` builds
+for a release: an HTTP API in place of the REST API (throttling, access logs, CORS) behind
+CloudFront and the WAF, the uploads bucket's direct invocation, alarms to one topic, the
+dashboard, canary releases on a `live` alias; and infra/rollback.sh, run against a stand-in
+`aws` command."""
 from __future__ import annotations
 
 import json
@@ -116,7 +118,9 @@ def test_the_email_subscription_exists_only_when_an_address_is_given(packaged, r
 
 def test_every_alarm_goes_to_the_topic_and_a_quiet_stage_is_healthy(resources):
     found = alarms(resources)
-    assert len(found) >= 2 + 2 * 5 + 2 * 3 + 3
+    # API 5xx and latency; errors and throttles of 5 functions; the age of the 2 polled
+    # queues; the depth of 3 dead-letter queues; 3 business alarms
+    assert len(found) >= 2 + 2 * 5 + 2 + 3 + 3
     for name, props in found.items():
         assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
         assert props["OKActions"] == [{"Ref": "AlarmTopic"}], name
@@ -124,13 +128,12 @@ def test_every_alarm_goes_to_the_topic_and_a_quiet_stage_is_healthy(resources):
         assert props["ComparisonOperator"] == "GreaterThanThreshold", name
 
 
-def test_api_alarms_watch_the_5xx_rate_and_the_p99_latency_of_the_api_stage(resources, params):
+def test_api_alarms_watch_the_5xx_rate_and_the_p99_latency_of_the_http_api(resources, params):
     assert CONFIG["stages"][STAGE]["api_gateway_stage"] == "api"
-    api = {"ApiName": f"paidres-{STAGE}", "Stage": "api"}
-    # The API is named per stage, so the ApiName dimension is the stage's own API.
-    assert sub(resources["RestAPI"]["Properties"]["Name"], params) == api["ApiName"]
+    # HTTP API metrics are named by the API's id, which is the stage's own API.
+    api = {"ApiId": "HttpApi"}
 
-    _, errors = find_alarm(resources, params, "AWS/ApiGateway", "5XXError", api)
+    _, errors = find_alarm(resources, params, "AWS/ApiGateway", "5xx", api)
     assert errors["Statistic"] == "Average" and errors["Period"] == 300
     assert threshold(errors, params) == 0.01
 
@@ -152,26 +155,33 @@ def test_every_function_has_an_errors_and_a_throttles_alarm(resources, params):
             assert props["Statistic"] == "Sum" and threshold(props, params) == 0
 
 
-def test_every_queue_of_the_stage_has_an_age_alarm_and_its_dead_letter_queue_a_depth_alarm(
-        resources, params):
+def data_stack() -> tuple[dict, dict]:
     data = load_template(ROOT / "infra" / "resources.yaml")
     data_params = {name: str(spec.get("Default", ""))
                    for name, spec in data["Parameters"].items()}
     data_params["Stage"] = STAGE
+    return data, data_params
+
+
+def test_every_queue_of_the_stage_has_an_age_alarm_and_every_dead_letter_queue_a_depth_alarm(
+        resources, params):
+    data, data_params = data_stack()
     queues = {logical: res["Properties"] for logical, res in data["Resources"].items()
               if res["Type"] == "AWS::SQS::Queue"}
     consumed = {logical: props for logical, props in queues.items() if "RedrivePolicy" in props}
-    assert len(consumed) == 3
-    for props in consumed.values():
-        name = sub(props["QueueName"], data_params)
-        dlq_logical = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-        dlq = sub(queues[dlq_logical]["QueueName"], data_params)
-        # The names the functions are configured with (.chalice/config.json).
-        assert name in {ENV["PAYMENTS_QUEUE"], ENV["ANALYTICS_QUEUE"], ENV["UPLOAD_EVENTS_QUEUE"]}
-
+    # Only the queues Lambda polls: payments, and analytics (which carries the outbox's domain
+    # events too); the uploads bucket invokes its function directly.
+    names = {sub(props["QueueName"], data_params) for props in consumed.values()}
+    assert names == {ENV["PAYMENTS_QUEUE"], ENV["ANALYTICS_QUEUE"]}
+    for name in names:
         _, age = find_alarm(resources, params, "AWS/SQS", "ApproximateAgeOfOldestMessage",
                             {"QueueName": name})
         assert age["Statistic"] == "Maximum" and threshold(age, params) == 600
+    dead = {sub(props["QueueName"], data_params) for props in queues.values()
+            if "RedrivePolicy" not in props}
+    assert ENV["UPLOAD_EVENTS_DLQ"] in dead
+    for dlq in dead:
+        assert dlq.endswith("-dlq")
         _, depth = find_alarm(resources, params, "AWS/SQS", "ApproximateNumberOfMessagesVisible",
                               {"QueueName": dlq})
         assert depth["Statistic"] == "Maximum" and threshold(depth, params) == 0
@@ -179,23 +189,32 @@ def test_every_queue_of_the_stage_has_an_age_alarm_and_its_dead_letter_queue_a_d
 
 def emitted_metrics() -> set[str]:
     code = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "chalicelib").rglob("*.py"))
-    return set(re.findall(r'(?:add_metric|single_metric)\(name="(\w+)"', code))
+    return set(re.findall(r'(?:add_metric|single_metric)\(name="(\w+)"', code)) | \
+        set(re.findall(r'"[a-z]+\.[a-z]+": "([A-Z]\w+)"', code))
 
 
-def test_application_alarms_use_the_namespace_and_service_the_functions_publish_with(
+DIMENSIONS = ("service", "paidres", "stage", STAGE)
+
+
+def test_application_alarms_use_the_namespace_service_and_stage_the_functions_publish_with(
         resources, params):
-    # Each stage publishes under its own namespace (.chalice/config.json), so alarms of
-    # stages sharing an account never see each other's metrics.
-    assert ENV["POWERTOOLS_METRICS_NAMESPACE"] == f"Paidres-{STAGE}"
+    # One namespace for every stage; each metric names its stage in a dimension
+    # (chalicelib/observability.py), so alarms of stages sharing an account never mix.
+    assert ENV["POWERTOOLS_METRICS_NAMESPACE"] == "Paidres"
     assert params["MetricsService"] == ENV["POWERTOOLS_SERVICE_NAME"]
-    service = {"service": ENV["POWERTOOLS_SERVICE_NAME"]}
-    namespace = ENV["POWERTOOLS_METRICS_NAMESPACE"]
+    dims = {"service": ENV["POWERTOOLS_SERVICE_NAME"], "stage": STAGE}
     for metric, limit, period in (("PaymentMismatch", 0, 60), ("WebhookRejected", 20, 300),
                                   ("LoginFailures", 100, 300)):
         assert metric in emitted_metrics()
-        _, props = find_alarm(resources, params, namespace, metric, service)
+        _, props = find_alarm(resources, params, "Paidres", metric, dims)
         assert props["Statistic"] == "Sum" and props["Period"] == period
         assert threshold(props, params) == limit
+
+
+def test_every_metric_carries_the_stage_as_a_default_dimension():
+    from chalicelib.observability import metrics
+
+    assert metrics.default_dimensions == {"stage": "local"}  # tests run the local stage
 
 
 # ------------------------------------------------------------------ dashboard
@@ -203,7 +222,23 @@ def test_application_alarms_use_the_namespace_and_service_the_functions_publish_
 def dashboard(resources: dict, params: dict) -> dict:
     body = resources["Dashboard"]["Properties"]["DashboardBody"]
     refs = {name: f"{name}-function" for name in functions(resources)}
+    refs["HttpApi"] = "api123"
     return json.loads(sub(body, params, refs))
+
+
+def metric_lines(resources: dict, params: dict) -> list[tuple]:
+    """(namespace, metric, dimensions, stat, id) of every metric line; expressions apart."""
+    lines = []
+    for widget in dashboard(resources, params)["widgets"]:
+        for metric in widget["properties"]["metrics"]:
+            options = metric[-1] if isinstance(metric[-1], dict) else {}
+            if "expression" in options:
+                continue
+            fields = [x for x in metric if isinstance(x, str)]
+            lines.append((fields[0], fields[1], tuple(fields[2:]),
+                          options.get("stat", widget["properties"].get("stat")),
+                          options.get("id")))
+    return lines
 
 
 def test_the_dashboard_body_is_json_and_every_placeholder_resolves(resources, params):
@@ -213,51 +248,90 @@ def test_the_dashboard_body_is_json_and_every_placeholder_resolves(resources, pa
     assert dashboard(resources, params)["widgets"]
 
 
-def test_the_dashboard_shows_business_api_function_and_queue_metrics(resources, params):
-    lines = []
-    for widget in dashboard(resources, params)["widgets"]:
-        for metric in widget["properties"]["metrics"]:
-            options = metric[-1] if isinstance(metric[-1], dict) else {}
-            fields = [x for x in metric if isinstance(x, str)]
-            lines.append((fields[0], fields[1], tuple(fields[2:]),
-                          options.get("stat", widget["properties"].get("stat"))))
-    names = {(namespace, metric) for namespace, metric, _, _ in lines}
-    for metric in ("OrdersPaid", "Revenue", "Refunds", "Signups"):
-        assert (ENV["POWERTOOLS_METRICS_NAMESPACE"], metric) in names
-        assert metric in emitted_metrics()
-    revenue = {dims for _, metric, dims, _ in lines if metric == "Revenue"}
-    assert revenue == {("currency", "cny", "service", "paidres"),
-                       ("currency", "usd", "service", "paidres")}
-    api = ("ApiName", f"paidres-{STAGE}", "Stage", "api")
-    assert {("AWS/ApiGateway", m, api) for m in ("4XXError", "5XXError")} <= {
-        (ns, m, d) for ns, m, d, _ in lines}
-    assert {s for _, m, d, s in lines if m == "Latency" and d == api} == {"p50", "p99"}
+def test_the_dashboard_business_widgets_read_the_emitted_metrics_of_the_stage(
+        resources, params):
+    lines = metric_lines(resources, params)
+    business = {metric for namespace, metric, _, _, _ in lines if namespace == "Paidres"}
+    for metric in ("Revenue", "OrdersPaid", "Refunds", "Signups", "CheckoutsStarted",
+                   "ResourceViews"):
+        assert metric in business
+    assert business <= emitted_metrics(), business - emitted_metrics()
+    for namespace, metric, dims, statistic, _ in lines:
+        if namespace != "Paidres":
+            continue
+        assert statistic == "Sum", metric
+        if metric == "Revenue":
+            assert dims[0] == "currency" and dims[2:] == DIMENSIONS
+        else:
+            assert dims == DIMENSIONS, metric
+    revenue = {dims[1] for _, metric, dims, _, _ in lines if metric == "Revenue"}
+    assert revenue == {"cny", "usd"}
+
+
+def test_the_dashboard_shows_conversion_as_metric_math_over_views(resources, params):
+    (widget,) = [w for w in dashboard(resources, params)["widgets"]
+                 if any("expression" in str(m) for m in w["properties"]["metrics"])]
+    metrics = widget["properties"]["metrics"]
+    ids = {m[-1]["id"]: m for m in metrics if isinstance(m[-1], dict) and "id" in m[-1]}
+    expressions = {m[0]["expression"] for m in metrics if "expression" in m[0]}
+    assert expressions == {"IF(views > 0, paid / views, 0)", "IF(views > 0, started / views, 0)"}
+    assert ids["paid"][1] == "OrdersPaid" and ids["started"][1] == "CheckoutsStarted"
+    assert ids["views"][1] == "ResourceViews"
+    # The inputs are only inputs.
+    assert all(ids[i][-1]["visible"] is False for i in ("paid", "started", "views"))
+
+
+def test_the_dashboard_shows_the_api_functions_and_queues_that_exist(resources, params):
+    lines = {(ns, m, d, s) for ns, m, d, s, _ in metric_lines(resources, params)}
+    api = ("ApiId", "api123")
+    assert {("AWS/ApiGateway", m, api, "Sum") for m in ("4xx", "5xx", "Count")} <= lines
+    assert {s for ns, m, d, s in lines if m == "Latency" and d == api} == {"p50", "p99"}
+    assert not [line for line in lines if line[0] == "AWS/ApiGateway" and line[2] != api]
+    named = {d[1] for ns, m, d, s in lines if ns == "AWS/Lambda"}
+    assert named == {f"{fn}-function" for fn in functions(resources)}
     for fn in functions(resources):
         for metric in ("Errors", "Throttles"):
-            assert ("AWS/Lambda", metric, ("FunctionName", f"{fn}-function")) in {
-                (ns, m, d) for ns, m, d, _ in lines}, (fn, metric)
-    for queue in (ENV["PAYMENTS_QUEUE"], ENV["ANALYTICS_QUEUE"], ENV["UPLOAD_EVENTS_QUEUE"]):
-        assert ("ApproximateAgeOfOldestMessage", ("QueueName", queue)) in {
-            (m, d) for _, m, d, _ in lines}
-        assert ("ApproximateNumberOfMessagesVisible", ("QueueName", f"{queue}-dlq")) in {
-            (m, d) for _, m, d, _ in lines}
+            assert ("AWS/Lambda", metric, ("FunctionName", f"{fn}-function"), "Sum") in lines
+    data, data_params = data_stack()
+    queues = {sub(res["Properties"]["QueueName"], data_params): res["Properties"]
+              for res in data["Resources"].values() if res["Type"] == "AWS::SQS::Queue"}
+    polled = {name for name, props in queues.items() if "RedrivePolicy" in props}
+    dead = set(queues) - polled
+    ages = {d[1] for ns, m, d, s in lines if m == "ApproximateAgeOfOldestMessage"}
+    depths = {d[1] for ns, m, d, s in lines if m == "ApproximateNumberOfMessagesVisible"}
+    assert ages == polled and {ENV["PAYMENTS_QUEUE"], ENV["ANALYTICS_QUEUE"]} <= ages
+    assert depths == dead
+    waf = {d for ns, m, d, s in lines if ns == "AWS/WAFV2"}
+    acl = sub(resources["WebAcl"]["Properties"]["Name"], params)
+    rules = {r["Name"] for r in resources["WebAcl"]["Properties"]["Rules"]}
+    assert waf == {("WebACL", acl, "Rule", rule) for rule in rules}
 
 
-# ------------------------------------------------------------------ API Gateway and WAF
+# ------------------------------------------------------------------ HTTP API, CloudFront, WAF
 
-def test_the_api_stage_is_throttled_and_logs_every_request_as_json(resources, params):
-    props = resources["RestAPI"]["Properties"]
-    (setting,) = props["MethodSettings"]
-    assert setting["HttpMethod"] == "*" and setting["ResourcePath"] == "/*"
-    assert setting["ThrottlingBurstLimit"] == {"Ref": "ApiThrottleBurstLimit"}
-    assert setting["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRateLimit"}
+def test_the_rest_api_is_replaced_by_an_http_api_with_payload_format_1_0(packaged, resources):
+    assert "RestAPI" not in resources
+    assert "RestAPI" not in json.dumps(packaged["template"])
+    api = resources["HttpApi"]
+    assert api["Type"] == "AWS::Serverless::HttpApi"
+    assert api["Properties"]["StageName"] == CONFIG["stages"][STAGE]["api_gateway_stage"]
+    assert resources["APIHandlerInvokePermission"]["Properties"]["SourceArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}"
+                   ":${HttpApi}/*"}
+
+
+def test_the_http_api_is_throttled_logs_every_request_as_json_and_allows_cors(
+        resources, params):
+    props = resources["HttpApi"]["Properties"]
+    settings = props["DefaultRouteSettings"]
+    assert settings["ThrottlingBurstLimit"] == {"Ref": "ApiThrottleBurstLimit"}
+    assert settings["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRateLimit"}
     assert (params["ApiThrottleBurstLimit"], params["ApiThrottleRateLimit"]) == ("200", "100")
-    assert "ThrottledResponse" in resources  # a throttled request gets the error envelope
 
-    log = props["AccessLogSetting"]
+    log = props["AccessLogSettings"]
     assert log["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
     fields = json.loads(log["Format"])
-    assert {"requestId", "ip", "httpMethod", "resourcePath", "status",
+    assert {"requestId", "ip", "httpMethod", "routeKey", "status",
             "responseLatency"} <= set(fields)
     assert all(value.startswith("$context.") for value in fields.values())
 
@@ -265,16 +339,20 @@ def test_the_api_stage_is_throttled_and_logs_every_request_as_json(resources, pa
     assert params["AccessLogRetentionDays"] == "90"
     assert group["RetentionInDays"] == {"Ref": "AccessLogRetentionDays"}
     assert group["KmsKeyId"] == {"Fn::GetAtt": ["ObservabilityKey", "Arn"]}
-    # The key lets CloudWatch Logs use it for exactly this log group.
     (logs,) = [st for st in resources["ObservabilityKey"]["Properties"]["KeyPolicy"]["Statement"]
                if "logs." in json.dumps(st["Principal"])]
     allowed = sub(logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"], params)
     assert allowed.endswith(":log-group:" + sub(group["LogGroupName"], params))
 
+    cors = props["CorsConfiguration"]
+    assert cors["AllowOrigins"] == ["*"]
+    assert {"authorization", "content-type"} <= set(cors["AllowHeaders"])
+    assert {"GET", "POST", "PATCH", "DELETE"} <= set(cors["AllowMethods"])
+
 
 def test_the_waf_limits_each_ip_and_runs_the_aws_managed_rule_groups(resources, params):
     acl = resources["WebAcl"]["Properties"]
-    assert acl["Scope"] == "REGIONAL" and acl["DefaultAction"] == {"Allow": {}}
+    assert acl["Scope"] == "CLOUDFRONT" and acl["DefaultAction"] == {"Allow": {}}
     assert acl["VisibilityConfig"]["CloudWatchMetricsEnabled"] is True
     rules = {rule["Name"]: rule for rule in acl["Rules"]}
     assert len(rules) == 3
@@ -298,15 +376,81 @@ def test_the_waf_limits_each_ip_and_runs_the_aws_managed_rule_groups(resources, 
         assert rules[group]["OverrideAction"] == {"None": {}}
 
 
-def test_the_waf_is_associated_with_the_api_stage(resources, params):
-    association = resources["WebAclAssociation"]
-    assert association["Type"] == "AWS::WAFv2::WebACLAssociation"
-    # SAM names the stage of an AWS::Serverless::Api <LogicalId><StageName>Stage.
-    assert association["DependsOn"] == "RestAPIapiStage"
-    props = association["Properties"]
-    assert props["WebACLArn"] == {"Fn::GetAtt": ["WebAcl", "Arn"]}
-    assert sub(props["ResourceArn"], params, {"RestAPI": "abc123"}) == \
-        "arn:aws:apigateway:us-east-1::/restapis/abc123/stages/api"
+def test_the_cloudfront_web_acl_is_made_in_us_east_1_or_given_from_there(packaged, resources):
+    template = packaged["template"]
+    assert "WebAclAssociation" not in resources  # an HTTP API takes no web ACL
+    assert resources["WebAcl"]["Condition"] == "CreateWebAcl"
+    assert template["Conditions"]["InUsEast1"] == {
+        "Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
+    assert template["Conditions"]["CreateWebAcl"] == {"Fn::And": [
+        {"Condition": "InUsEast1"}, {"Fn::Equals": [{"Ref": "WebAclArn"}, ""]}]}
+    assert template["Parameters"]["WebAclArn"]["Default"] == ""
+    rule = template["Rules"]["CloudFrontWebAclOutsideUsEast1"]
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AWS::Region"},
+                                                                "us-east-1"]}]}
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [
+        {"Ref": "WebAclArn"}, ""]}]}
+
+
+def test_cloudfront_serves_the_http_api_stage_uncached_behind_the_web_acl(resources):
+    config = resources["ApiDistribution"]["Properties"]["DistributionConfig"]
+    assert config["WebACLId"] == {"Fn::If": ["CreateWebAcl", {"Fn::GetAtt": ["WebAcl", "Arn"]},
+                                             {"Ref": "WebAclArn"}]}
+    (origin,) = config["Origins"]
+    assert origin["DomainName"] == {
+        "Fn::Sub": "${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+    assert origin["OriginPath"] == "/" + CONFIG["stages"][STAGE]["api_gateway_stage"]
+    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    behaviour = config["DefaultCacheBehavior"]
+    assert behaviour["TargetOriginId"] == origin["Id"]
+    assert set(behaviour["AllowedMethods"]) == {"GET", "HEAD", "OPTIONS", "PUT", "PATCH",
+                                                "POST", "DELETE"}
+    assert behaviour["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # disabled
+    # Every viewer header but Host: API Gateway answers only to its own host name.
+    assert behaviour["OriginRequestPolicyId"] == "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+    assert behaviour["ViewerProtocolPolicy"] in ("https-only", "redirect-to-https")
+
+
+# ------------------------------------------------------------------ uploads
+
+def test_the_uploads_bucket_invokes_the_live_alias_of_upload_events_with_a_scoped_permission(
+        resources, params):
+    data, data_params = data_stack()
+    bucket = data["Resources"]["UploadsBucket"]["Properties"]
+    bucket_name = sub(bucket["BucketName"], data_params)
+    (wiring,) = bucket["NotificationConfiguration"]["LambdaConfigurations"]["Fn::If"][1]
+    assert "QueueConfigurations" not in bucket["NotificationConfiguration"]
+    assert wiring["Event"] == "s3:ObjectCreated:*"
+    assert wiring["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "creators/"}]
+    function_name = sub(resources["UploadEvents"]["Properties"]["FunctionName"], params)
+    assert sub(wiring["Function"], data_params) == \
+        f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}:live"
+
+    permission = resources["UploadEventsS3Permission"]
+    assert permission["Type"] == "AWS::Lambda::Permission"
+    props = permission["Properties"]
+    assert props["FunctionName"] == {"Ref": "UploadEvents.Alias"}
+    assert props["Principal"] == "s3.amazonaws.com" and props["Action"] == "lambda:InvokeFunction"
+    assert props["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert sub(props["SourceArn"], params) == f"arn:aws:s3:::{bucket_name}"
+    # Chalice polls no queue for it any more.
+    assert "Events" not in resources["UploadEvents"]["Properties"]
+
+
+def test_a_failed_upload_event_is_retried_then_sent_to_its_dead_letter_queue(resources, params):
+    config = resources["UploadEventsInvokeConfig"]
+    assert config["Type"] == "AWS::Lambda::EventInvokeConfig"
+    assert config["DependsOn"] == "UploadEventsAliaslive"
+    props = config["Properties"]
+    assert props["FunctionName"] == {"Ref": "UploadEvents"} and props["Qualifier"] == "live"
+    assert props["MaximumRetryAttempts"] == 2
+    destination = sub(props["DestinationConfig"]["OnFailure"]["Destination"], params)
+    assert destination == f"arn:aws:sqs:us-east-1:123456789012:{ENV['UPLOAD_EVENTS_DLQ']}"
+    # The functions' role may send there (the destination is written with it).
+    policy = json.loads((ROOT / ".chalice" / f"policy-{STAGE}.json").read_text("utf-8"))
+    (sends,) = [st for st in policy["Statement"] if st["Sid"] == "FailureDestinations"]
+    assert sends["Action"] == ["sqs:SendMessage"]
+    assert sends["Resource"] == [f"arn:aws:sqs:*:*:{ENV['UPLOAD_EVENTS_DLQ']}"]
 
 
 # ------------------------------------------------------------------ releases
@@ -326,22 +470,19 @@ def test_every_function_is_released_as_a_canary_that_its_alarms_roll_back(packag
             assert alarm["Ref"] in alarms(resources), (fn, alarm)
 
 
-def test_api_gateway_calls_the_live_alias_on_every_route(resources):
-    """Chalice's swagger names the unqualified function; a canary needs the alias."""
-    paths = resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
-    proxied = 0
+def test_the_http_api_calls_the_live_alias_on_every_route(resources):
+    """Every route's integration names the alias, so a canary sees API traffic."""
+    paths = resources["HttpApi"]["Properties"]["DefinitionBody"]["paths"]
+    routes = 0
     for path, methods in paths.items():
         for method, operation in methods.items():
             integration = operation["x-amazon-apigateway-integration"]
-            # A route listed in app-merge.yaml but gone from the app would leave only `uri`.
-            assert "type" in integration and "responses" in operation, (path, method)
-            if integration["type"] != "aws_proxy":
-                continue
-            proxied += 1
-            assert integration["uri"]["Fn::Sub"][1] == {"Alias": {"Ref": "APIHandler.Alias"}}, \
-                f"{method.upper()} {path}: add it to RestAPI's paths in infra/app-merge.yaml"
+            assert integration["type"] == "aws_proxy", (path, method)
+            assert integration["payloadFormatVersion"] == "1.0", (path, method)
+            assert integration["uri"]["Fn::Sub"][1] == {"Alias": {"Ref": "APIHandler.Alias"}}
             assert "/functions/${Alias}/invocations" in integration["uri"]["Fn::Sub"][0]
-    assert proxied >= 40
+            routes += 1
+    assert routes >= 40
     assert not [path for path in paths if path.startswith("/_local")]
     assert resources["APIHandlerInvokePermission"]["Properties"]["FunctionName"] == {
         "Ref": "APIHandler.Alias"}
@@ -422,7 +563,7 @@ def fake_aws(tmp_path):
             ["PaymentEvents", "paidres-prod-app-PaymentEvents-BBB", "AWS::Lambda::Function"],
             ["PaymentEventsDeploymentGroup", "dg-pay", "AWS::CodeDeploy::DeploymentGroup"],
             ["ServerlessDeploymentApplication", "app-1", "AWS::CodeDeploy::Application"],
-            ["RestAPI", "abc123", "AWS::ApiGateway::RestApi"]],
+            ["HttpApi", "abc123", "AWS::ApiGatewayV2::Api"]],
         # APIHandler: 6 was rolled back by its canary, so 5 was live before 7.
         "succeeded": {"dg-api": ["d-1", "d-2"], "dg-pay": []},
         "inflight": {},

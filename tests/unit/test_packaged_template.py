@@ -104,14 +104,17 @@ def test_every_sqs_event_source_reports_batch_item_failures(packaged):
         assert event["Properties"].get("FunctionResponseTypes") == ["ReportBatchItemFailures"], name
 
 
-def test_api_gateway_errors_use_the_error_envelope(packaged):
-    responses = {res["Properties"]["ResponseType"]: res["Properties"]
-                 for res in packaged["template"]["Resources"].values()
-                 if res["Type"] == "AWS::ApiGateway::GatewayResponse"}
-    assert {"MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
-    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
-    for props in responses.values():
-        assert '"error": {"code":' in props["ResponseTemplates"]["application/json"]
+def test_a_request_no_route_matches_reaches_the_app_for_the_error_envelope(packaged):
+    """An HTTP API has no gateway responses: its `$default` route sends what matches no route
+    to the app, which answers 404 in the envelope (tests/integration/test_http_api_events)."""
+    resources = packaged["template"]["Resources"]
+    assert not [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::GatewayResponse"]
+    default = resources["HttpApi"]["Properties"]["DefinitionBody"]["paths"]["$default"]
+    operation = default["x-amazon-apigateway-any-method"]
+    assert operation["isDefaultRoute"] is True
+    integration = operation["x-amazon-apigateway-integration"]
+    assert integration["payloadFormatVersion"] == "1.0"
+    assert integration["uri"]["Fn::Sub"][1] == {"Alias": {"Ref": "APIHandler.Alias"}}
 
 
 def test_the_packaged_template_passes_cfn_lint(packaged):

@@ -8,10 +8,12 @@ import pytest
 from chalice.app import S3EventConfig
 
 from devstack.pump import (
+    destination_record,
     failed_message_ids,
     resolve_handler,
     s3_handler_wants,
     sqs_record,
+    template_s3_targets,
     with_queue_notification,
 )
 
@@ -127,3 +129,45 @@ def test_pump_notification_is_added_beside_the_bucket_s_own_targets():
         ],
         "TopicConfigurations": [{"Id": "t", "TopicArn": "arn:t", "Events": ["s3:*"]}],
     }
+
+
+def test_the_templates_wire_the_uploads_bucket_to_the_upload_events_function_locally():
+    # given the real app and infra/ templates
+    import app as module
+
+    # when
+    (target,) = template_s3_targets(module.app, "local", "us-east-1")
+
+    # then: the function S3 invokes in production, with Lambda's retries and the DLQ
+    assert target.config.name == "upload_events"
+    assert target.config.handler_string == "app.upload_events"
+    assert target.config.bucket == "paidres-local-uploads"
+    assert target.config.events == ["s3:ObjectCreated:*"]
+    assert (target.config.prefix, target.config.suffix) == ("creators/", None)
+    assert target.max_attempts == 3
+    assert target.dead_letter_queue == "paidres-local-upload-events-dlq"
+
+
+def test_a_function_the_app_does_not_define_gets_no_local_target():
+    from chalice import Chalice
+
+    # given an app without upload_events
+    other = Chalice(app_name="paidres")
+
+    # when / then
+    assert template_s3_targets(other, "local", "us-east-1") == []
+
+
+def test_an_event_lambda_gave_up_on_is_dead_lettered_as_lambda_s_destination_record():
+    event = {"Records": [s3_record()]}
+
+    record = destination_record(event, "arn:aws:lambda:us-east-1:1:function:f:live", 3,
+                                ValueError("boom"))
+
+    assert record["version"] == "1.0"
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestContext"]["functionArn"].endswith(":function:f:live")
+    assert record["requestPayload"] == event
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    assert record["responsePayload"] == {"errorMessage": "boom", "errorType": "ValueError"}
