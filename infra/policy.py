@@ -18,7 +18,7 @@ from devstack.provision import physical_names  # noqa: E402
 STAGES = ("dev", "staging", "prod")
 TABLES = ("UsersTable", "AuthTable", "StatsTable", "CatalogTable", "ListingsTable",
           "SearchTable", "CouponsTable", "MembershipsTable", "PointsTable", "OrdersTable",
-          "IdempotencyTable")
+          "IdempotencyTable", "RecommendationsTable")
 QUEUES = ("AnalyticsQueue", "UploadEventsQueue", "PaymentsQueue", "DomainEventsQueue")
 
 
