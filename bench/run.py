@@ -49,6 +49,7 @@ def main(argv: list[str]) -> int:
     import cold_start
     import cost
     import package_size
+    import recommend_eval
     import round_trips
     import scale
     import warm
@@ -62,6 +63,11 @@ def main(argv: list[str]) -> int:
                     f"(budget {size['budget_mb']:.0f} MB, {'ok' if size['ok'] else 'OVER'}).\n")
     if not size["ok"]:
         hard_failures.append("package size")
+    print("\n== Recommendations (offline)", flush=True)
+    evaluation = recommend_eval.run()
+    text = _section("Recommendations (offline evaluation)", recommend_eval, evaluation)
+    print(text)
+    sections.append(text)
     h = start()
     try:
         cold = {"package": size["zip"], **({"count": 4} if args.quick else {})}

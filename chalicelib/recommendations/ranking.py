@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import msgspec
 
@@ -176,6 +176,17 @@ def personal(first: Mapping[str, float], facets: Mapping[str, Facet],
         out[rid] = first.get(rid, 0.0) + W_CARD_TAGS * min(match, 1.0) \
             + W_CARD_CATEGORY * categories.get(facet.category, 0.0)
     return out
+
+
+def recommend(profile: Profile, co: Mapping[str, Mapping[str, int]],
+              tag_counts: Mapping[str, Mapping[str, int]], trend: Mapping[str, float],
+              facets_of: Callable[[list[str]], Mapping[str, Facet]], limit: int) -> list[str]:
+    """A buyer's recommendations, best first: the first stage over the stored counts, its
+    best CANDIDATES handed to `facets_of` (the service reads their cards there and leaves
+    out what is not to be shown; the evaluation looks them up), then the second stage."""
+    first = candidates(profile, co, tag_counts, trend)
+    facets = facets_of(ranked(first, limit=CANDIDATES))
+    return ranked(personal(first, facets, profile), limit=limit)
 
 
 def related(seed_id: str, seed: Facet, facets: Mapping[str, Facet],

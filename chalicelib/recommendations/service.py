@@ -81,13 +81,16 @@ def for_user(user_id: str, limit: int) -> Recommendations:
     seeds, tags = ranking.seeds(profile), ranking.top_tags(profile)
     [items] = db.batch_read(store.read([*map(store.co_key, seeds), *map(store.tag_key, tags)]))
     found = store.by_key(items)
-    first = ranking.candidates(
+    cards: dict[str, ResourceCard] = {}
+
+    def facets_of(ids: list[str]) -> dict[str, Facet]:
+        shown, held = _cards(ids, user_id)
+        cards.update(shown)
+        return {rid: _facet(card) for rid, card in shown.items() if rid not in held}
+
+    order = ranking.recommend(
         profile, {s: store.counts_in(found, store.co_key(s)) for s in seeds},
-        {t: store.counts_in(found, store.tag_key(t)) for t in tags}, trend)
-    ids = ranking.ranked(first, limit=ranking.CANDIDATES)
-    cards, held = _cards(ids, user_id)
-    facets = {rid: _facet(card) for rid, card in cards.items() if rid not in held}
-    order = ranking.ranked(ranking.personal(first, facets, profile), limit=limit)
+        {t: store.counts_in(found, store.tag_key(t)) for t in tags}, trend, facets_of, limit)
     return Recommendations(items=[cards[rid] for rid in order], basis="personal")
 
 
