@@ -120,9 +120,22 @@ def _profile_put(user_id: str, profile: Profile, version: int) -> dict:
         if version == 0 else {"ConditionExpression": "#v = :v",
                               "ExpressionAttributeNames": {"#v": "version"},
                               "ExpressionAttributeValues": {":v": {"N": str(version)}}}
-    return {"Put": {"TableName": settings().recommendations_table, "Item": {
-        **profile_key(user_id), "profile": {"S": msgspec.json.encode(profile).decode()},
-        "version": {"N": str(version + 1)}}, **condition}}
+    return {"Put": {"TableName": settings().recommendations_table,
+                    "Item": profile_item(user_id, profile, version + 1), **condition}}
+
+
+def profile_item(user_id: str, profile: Profile, version: int) -> dict:
+    """The raw profile item (also what bench/scale.py loads)."""
+    return {**profile_key(user_id), "profile": {"S": msgspec.json.encode(profile).decode()},
+            "version": {"N": str(version)}}
+
+
+def counts_item(key: dict, counts: dict[str, int], expires_at: int | None = None) -> dict:
+    """A raw counts item as the ADDs leave it (what bench/scale.py loads)."""
+    item = {**key, **{COUNT + rid: {"N": str(n)} for rid, n in counts.items()}}
+    if expires_at is not None:
+        item["expires_at"] = {"N": str(expires_at)}
+    return item
 
 
 def _add(key: dict, resource_ids: list[str], expires_at: int | None = None) -> dict:
