@@ -2,7 +2,8 @@
 
 Prints ratios and tables; timings are reported, never asserted. Exits non-zero only when a
 hard budget is broken: AWS round trips per request (bench/round_trips.py) or the size of the
-deployment package (bench/package_size.py).
+deployment package (bench/package_size.py). The recommender's offline evaluation
+(bench/recommend_eval.py: hit-rate@10 against popularity) runs first; it needs no AWS.
 
     .venv/bin/python bench/run.py [--quick]     # --quick: fewer samples, smallest scale only
 """
