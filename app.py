@@ -21,6 +21,7 @@ from chalicelib.blueprints import (
     memberships,
     moderation,
     points,
+    recommendations,
     reports,
     system,
 )
@@ -39,7 +40,8 @@ app.register_middleware(ConvertToMiddleware(metrics.log_metrics), "all")
 app.register_middleware(envelope_middleware, "http")
 
 for blueprint in (system.bp, auth.bp, me.bp, admin.bp, creator.bp, catalog.bp, moderation.bp,
-                  commerce.bp, coupons.bp, memberships.bp, points.bp, reports.bp):
+                  commerce.bp, coupons.bp, memberships.bp, points.bp, reports.bp,
+                  recommendations.bp):
     app.register_blueprint(blueprint)
 
 if settings().local_mode:

@@ -256,6 +256,18 @@ def _new_buyer() -> str:
     return tokens.issue_access_token(user.user_id, user.roles, user.session_epoch)[0]
 
 
+def _bought(user_id: str, resource_ids: list[str]) -> None:
+    """An order.paid event of `user_id` for these resources, applied by the
+    recommendations' subscriber as the domain-events consumer would."""
+    from chalicelib import db, outbox
+    from chalicelib.recommendations import events
+
+    events.on_order_paid(outbox.DomainEvent(
+        event_id=uuid.uuid4().hex, type="order.paid", at=db.now_iso(),
+        payload={"order_id": uuid.uuid4().hex, "user_id": user_id,
+                 "resource_ids": resource_ids}))
+
+
 def _forget_process_caches() -> None:
     """Start as a fresh Lambda would, so the warm-up shows what a first call pays."""
     from chalicelib import aws, vault
@@ -315,6 +327,28 @@ def run(h: Harness, verbose: bool = True) -> dict[str, Any]:
         measure("GET /resources", [slot("Query", 1)], lambda: http("GET", "/resources"))
         measure("GET /resources/{id}", [slot("GetItem", 1)],
                 lambda: http("GET", f"/resources/{h.paid_resource_id}"))
+        # Recommendations: at most 3 reads each (the session check aside). The counts come
+        # from order.paid events, applied here by the subscriber itself: another buyer
+        # bought both demo resources, the bench buyer owns the free one.
+        _bought("rt-co-buyer", [h.owned_resource_id, h.paid_resource_id])
+        _bought(h.buyer_id, [h.owned_resource_id])
+        reads3 = slot(READS, 3, "3 reads")
+        row = measure("GET /me/recommendations", [session, reads3],
+                      lambda: http("GET", "/me/recommendations", h.token))
+        row.notes = (f"basis {row.measured.reply['basis']}, "
+                     f"{len(row.measured.reply['items'])} item(s): profile + trending, "
+                     "co-purchases + tags, cards + entitlements")
+        newcomer = _new_buyer()
+        row = measure("GET /me/recommendations (empty library)", [session, reads3],
+                      lambda: http("GET", "/me/recommendations", newcomer))
+        row.notes = (f"basis {row.measured.reply['basis']}: profile + trending, cards + "
+                     "entitlements, the best sellers when the week is quiet")
+        measure("GET /resources/{id}/related", [reads3],
+                lambda: http("GET", f"/resources/{h.paid_resource_id}/related"),
+                notes="resource + co-purchases, its category's best sellers, cards of "
+                      "co-purchased ones outside them")
+        measure("GET /resources/trending", [reads3], lambda: http("GET", "/resources/trending"),
+                notes="the week's trending items, their cards, the best sellers when quiet")
         for k, query in SEARCHES.items():
             row = measure(f"GET /search ({k} term{'s' if k > 1 else ''})",
                           [slot("Query", k), slot("BatchGetItem", 1)],

@@ -2,7 +2,8 @@
 
 Prints ratios and tables; timings are reported, never asserted. Exits non-zero only when a
 hard budget is broken: AWS round trips per request (bench/round_trips.py) or the size of the
-deployment package (bench/package_size.py).
+deployment package (bench/package_size.py). The recommender's offline evaluation
+(bench/recommend_eval.py: hit-rate@10 against popularity) runs first; it needs no AWS.
 
     .venv/bin/python bench/run.py [--quick]     # --quick: fewer samples, smallest scale only
 """
@@ -49,6 +50,7 @@ def main(argv: list[str]) -> int:
     import cold_start
     import cost
     import package_size
+    import recommend_eval
     import round_trips
     import scale
     import warm
@@ -62,6 +64,11 @@ def main(argv: list[str]) -> int:
                     f"(budget {size['budget_mb']:.0f} MB, {'ok' if size['ok'] else 'OVER'}).\n")
     if not size["ok"]:
         hard_failures.append("package size")
+    print("\n== Recommendations (offline)", flush=True)
+    evaluation = recommend_eval.run()
+    text = _section("Recommendations (offline evaluation)", recommend_eval, evaluation)
+    print(text)
+    sections.append(text)
     h = start()
     try:
         cold = {"package": size["zip"], **({"count": 4} if args.quick else {})}

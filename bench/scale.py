@@ -61,6 +61,7 @@ BUYER_SHARE = 100  # the bench buyer owns one order in this many
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 ORDER_SPACING = timedelta(seconds=30)  # 2,880 orders a day, whatever the size
 DAY = "2025-01-02"  # the admin's date range: one full day of orders at every size
+RELATED = "scale00000000000"  # the resource whose related ones are measured
 BATCH = 25
 WORKERS = 3
 RESOURCE_CHUNK = 1_000
@@ -119,6 +120,75 @@ def _resource_items(i: int, categories: list[tuple[str, list[str]]]) -> list[tup
     return items
 
 
+def _order_of(i: int, resources: int, buyer_id: str) -> tuple[str, int]:
+    """Order `i`'s buyer and resource (index), with `resources` published when it loaded."""
+    if i % BUYER_SHARE == 0:  # the buyer's orders are of distinct resources
+        return buyer_id, i // BUYER_SHARE
+    return f"scaleuser{i // ORDERS_PER_USER:08d}", (i * 7919) % resources
+
+
+def _recommendation_items(ranges: list[tuple[int, int, int]], buyer_id: str,
+                          categories: list[tuple[str, list[str]]]) -> list[tuple[str, dict]]:
+    """The recommendations' items the measured requests read, as the order.paid subscriber
+    would have left them after every loaded order: every order is replayed in memory through
+    `ranking.add_purchase` (orders by number, each user's in turn), counting the co-purchases
+    of the bench buyer's seeds and of RELATED, and the purchases under the buyer's top tags.
+    The last seven days of orders (2,880 a day at every size) are this week's trending."""
+    from collections import Counter, defaultdict
+
+    from chalicelib.config import settings
+    from chalicelib.recommendations import ranking, store
+    from chalicelib.recommendations.ranking import Owned, Profile
+
+    table = settings().recommendations_table
+    orders = [(i, *_order_of(i, resources, buyer_id)) for begin, end, resources in ranges
+              for i in range(begin, end)]
+
+    def owned(i: int, index: int) -> Owned:
+        return Owned(resource_id=resource_id(index), order_id=f"scaleorder{i:012d}",
+                     category=categories[index % len(categories)][0],
+                     tags=[_resource_facts(index)["topic"], f"level{index % 5}"])
+
+    buyer = Profile()
+    for i, user, index in orders:
+        if user == buyer_id and (change := ranking.add_purchase(buyer, owned(i, index))):
+            buyer = change[0]
+    watched = set(ranking.seeds(buyer)) | {RELATED}
+    tags = set(ranking.top_tags(buyer))
+    profiles: dict[str, Profile] = {}
+    co: dict[str, Counter] = defaultdict(Counter)
+    by_tag: dict[str, Counter] = defaultdict(Counter)
+    for i, user, index in orders:
+        o = owned(i, index)
+        change = ranking.add_purchase(profiles.get(user, Profile()), o)
+        if change is None:
+            continue
+        profiles[user], partners = change
+        for partner in partners:
+            if o.resource_id in watched:
+                co[o.resource_id][partner] += 1
+            if partner in watched:
+                co[partner][o.resource_id] += 1
+        for tag in ranking.counted_tags(o):
+            if tag in tags:
+                by_tag[tag][o.resource_id] += 1
+    per_day = int(timedelta(days=1) / ORDER_SPACING)
+    today = datetime.now(UTC).date()
+    days: dict[tuple[str, int], Counter] = defaultdict(Counter)
+    for age in range(ranking.TREND_DAYS):
+        for _, _, index in orders[max(len(orders) - per_day * (age + 1), 0):
+                                  max(len(orders) - per_day * age, 0)]:
+            rid = resource_id(index)
+            days[(today - timedelta(days=age)).isoformat(),
+                 ranking.trend_shard(rid, store.SHARDS)][rid] += 1
+    items = [(table, store.profile_item(buyer_id, buyer, 1))]
+    items += [(table, store.counts_item(store.co_key(rid), dict(c))) for rid, c in co.items()]
+    items += [(table, store.counts_item(store.tag_key(t), dict(c))) for t, c in by_tag.items()]
+    items += [(table, store.counts_item(store.trend_key(day, shard), dict(c)))
+              for (day, shard), c in days.items()]
+    return items
+
+
 def _order_items(i: int, resources: int, buyer_id: str) -> list[tuple[str, dict]]:
     from chalicelib.catalog.public import Offer
     from chalicelib.config import settings
@@ -128,10 +198,8 @@ def _order_items(i: int, resources: int, buyer_id: str) -> list[tuple[str, dict]
     from chalicelib.pricing import engine
 
     cfg = settings()
-    mine = i % BUYER_SHARE == 0
-    user = buyer_id if mine else f"scaleuser{i // ORDERS_PER_USER:08d}"
-    # The buyer's orders are of distinct resources: one entitlement each.
-    index = i // BUYER_SHARE if mine else (i * 7919) % resources
+    user, index = _order_of(i, resources, buyer_id)
+    mine = user == buyer_id
     facts = _resource_facts(index)
     rid = resource_id(index)
     resource = Offer(id=rid, title=facts["title"], status="published",
@@ -217,6 +285,9 @@ def _requests(h: Harness) -> list[tuple[str, str, str | None]]:
         (f"GET /search?q={TOPICS[0]} (a tenth)", f"/search?q={TOPICS[0]}&limit={LIMIT}", None),
         ("GET /me/library", f"/me/library?limit={LIMIT}", h.token),
         ("GET /me/orders", f"/me/orders?limit={LIMIT}", h.token),
+        ("GET /me/recommendations", f"/me/recommendations?limit={LIMIT}", h.token),
+        ("GET /resources/{id}/related", f"/resources/{RELATED}/related?limit={LIMIT}", None),
+        ("GET /resources/trending", f"/resources/trending?limit={LIMIT}", None),
         (f"GET /admin/orders?from={DAY}&to={DAY}",
          f"/admin/orders?from={DAY}&to={DAY}&limit={LIMIT}", admin),
         # The loader writes orders, not the counters their events make: these show the
@@ -386,7 +457,7 @@ def run(h: Harness, sizes: list[tuple[int, int]] | None = None, seconds: float |
     say: Callable[[str], None] = print if verbose else (lambda _: None)
     started = time.monotonic()
     params = {"categories": [(slug, categories.path(slug)) for slug, _, _ in DEFAULT_CATEGORIES],
-              "buyer_id": h.buyer_id}
+              "buyer_id": h.buyer_id, "order_ranges": []}
     client = Client(app_module.app, stage_name="local", project_dir=str(ROOT))
     requests = _requests(h)
     results: list[dict[str, Any]] = []
@@ -411,6 +482,13 @@ def run(h: Harness, sizes: list[tuple[int, int]] | None = None, seconds: float |
                 params["resources"] = resources
                 done.order_items += _load("orders", done.orders, orders, ORDER_CHUNK, params,
                                           pool)
+                params["order_ranges"].append((done.orders, orders, resources))
+                from chalicelib import aws
+
+                recs = _recommendation_items(params["order_ranges"], h.buyer_id,
+                                             params["categories"])
+                _write(aws.dynamodb(), recs)
+                done.order_items += len(recs)
             done.load_seconds += time.monotonic() - began
             done.resources, done.orders = resources, orders
             began = time.monotonic()
@@ -455,6 +533,7 @@ def report(result: dict[str, Any]) -> str:
 def _verdicts(results: list[dict], names: list[str]) -> dict[str, str]:
     from chalicelib.search.index import MAX_POSTINGS
 
+    bounds = _bounds()
     out = {}
     for name in names:
         seen = [(r["requests"][name]["calls"], r["requests"][name]["items_read"])
@@ -474,9 +553,33 @@ def _verdicts(results: list[dict], names: list[str]) -> dict[str, str]:
                              " one Query: bounded, the same at any size beyond")
             else:
                 out[name] = "NOT flat"
+        elif name in bounds:
+            # A page of candidates whatever the size: their cards (and the buyer's
+            # entitlements of them: found only for what they own beyond the profile's newest
+            # OWNED_CAP), the week's trending items, the seeds' and top tags' counts.
+            bound = bounds[name]
+            calls = {c for c, _ in seen}
+            if len(calls) == 1 and all(items <= bound for _, items in seen):
+                out[name] = (f"flat calls ({calls.pop()}); items read at most {bound} "
+                             "(bounded by the candidates, not the data)")
+            else:
+                out[name] = "NOT flat"
         else:
             out[name] = "NOT flat"
     return out
+
+
+def _bounds() -> dict[str, int]:
+    from chalicelib.recommendations import ranking, store
+
+    trend = ranking.TREND_DAYS * store.SHARDS
+    cards = 2 * ranking.CANDIDATES  # cards + entitlements
+    # (the session check's item, the profile, ...)
+    return {"GET /me/recommendations": 2 + trend + ranking.SEEDS + ranking.TOP_TAGS + cards,
+            "GET /resources/{id}/related": 2 + ranking.CANDIDATES + ranking.CANDIDATES,
+            # the best sellers' Query, when the week is quiet: at most 100
+            "GET /resources/trending": trend + ranking.CANDIDATES + 100}
+
 
 
 def table(results: list[dict], verdicts: dict[str, str], skipped: list[dict]) -> str:

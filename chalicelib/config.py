@@ -61,6 +61,7 @@ class Settings:
     coupons_table: str
     memberships_table: str
     points_table: str
+    recommendations_table: str
     orders_table: str
     idempotency_table: str
     payments_queue: str
@@ -131,6 +132,7 @@ class Settings:
             coupons_table=req("COUPONS_TABLE"),
             memberships_table=req("MEMBERSHIPS_TABLE"),
             points_table=req("POINTS_TABLE"),
+            recommendations_table=req("RECOMMENDATIONS_TABLE"),
             orders_table=req("ORDERS_TABLE"),
             idempotency_table=req("IDEMPOTENCY_TABLE"),
             payments_queue=req("PAYMENTS_QUEUE"),

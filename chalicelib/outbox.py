@@ -37,11 +37,13 @@ SUBSCRIBERS: dict[str, tuple[str, ...]] = {
     "order.paid": ("chalicelib.catalog.sales:count_sale",
                    "chalicelib.coupons.redemptions:on_paid",
                    "chalicelib.points.events:on_order_paid",
-                   "chalicelib.analytics.revenue:on_order_paid"),
+                   "chalicelib.analytics.revenue:on_order_paid",
+                   "chalicelib.recommendations.events:on_order_paid"),
     "order.ended": ("chalicelib.coupons.redemptions:on_ended",
                     "chalicelib.points.events:on_order_ended"),
     "order.refunded": ("chalicelib.points.events:on_order_refunded",
-                       "chalicelib.analytics.revenue:on_order_refunded"),
+                       "chalicelib.analytics.revenue:on_order_refunded",
+                       "chalicelib.recommendations.events:on_order_refunded"),
     "membership.paid": ("chalicelib.points.events:on_membership_paid",),
 }
 

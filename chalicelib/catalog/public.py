@@ -183,3 +183,55 @@ def cards(resource_ids: list[str]) -> dict[str, ResourceCard]:
     """The cards of these resources (any status: what a buyer owns stays in their library),
     by id; the missing ones absent. One BatchGetItem."""
     return {rid: card(r) for rid, r in store.get_resources(resource_ids).items()}
+
+
+# ---------------------------------------------------------------- for recommendations
+
+class Traits(NamedTuple):
+    """What a recommender scores a resource by, with its status (filter on it)."""
+
+    status: str
+    category: str
+    tags: tuple[str, ...]
+
+
+# What a card needs of a resource's META item (never its description or file records).
+_CARD_ATTRIBUTES = ("resource_id", "creator_id", "creator_name", "title", "kind",
+                    "price_amount", "price_currency", "category", "category_path", "tags",
+                    "members_only", "member_level", "status", "cover_key", "sales",
+                    "rating_sum", "rating_count", "created_at", "updated_at", "published_at")
+
+
+def cards_read(resource_ids: list[str]) -> db.Read:
+    """The part of a `db.batch_read` that reads what these resources' cards need."""
+    names = {f"#a{i}": a for i, a in enumerate(_CARD_ATTRIBUTES)}
+    return db.Read(settings().catalog_table, store.resource_keys(resource_ids),
+                   projection=", ".join(names), names=names)
+
+
+def traits_in(items: list[dict]) -> dict[str, Traits]:
+    """The traits, by id, of the resources a `cards_read` (or `resources_read`) part found."""
+    return {r.resource_id: Traits(status=r.status, category=r.category,
+                                  tags=tuple(r.tags or ()))
+            for r in store.resources_from_raw(items)}
+
+
+def published_cards_in(items: list[dict]) -> dict[str, ResourceCard]:
+    """The cards, by id, of the published resources a `cards_read` part found: a resource
+    unpublished since it was counted is left out."""
+    return {r.resource_id: card(r) for r in store.resources_from_raw(items)
+            if r.status == ResourceStatus.PUBLISHED}
+
+
+def traits(resource_ids: list[str]) -> dict[str, Traits]:
+    """The traits of these resources (any status), by id. One BatchGetItem."""
+    if not resource_ids:
+        return {}
+    [items] = db.batch_read(cards_read(resource_ids))
+    return traits_in(items)
+
+
+def popular(category: str | None, limit: int) -> list[ResourceCard]:
+    """The best-selling published resources, of a category (with its subcategories) or of
+    all. One Query."""
+    return catalog(category, None, "popular", limit, None).items

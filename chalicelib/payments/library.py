@@ -116,3 +116,17 @@ def _deliver(user_id: str, resource_id: str, delivery: public.Delivery,
                           version_id=live.version_id)
     return DownloadOut(url=url, expires_at=presign.expiry(seconds), filename=live.filename,
                        version=live.version)
+
+
+def owned_read(user_id: str, resource_ids: list[str]) -> db.Read:
+    """The part of another context's `db.batch_read` that reads whether the user owns these
+    resources (their entitlements' sort key and status only)."""
+    return Entitlement.read(user_id, resource_ids, status_only=True)
+
+
+def owned_in(items: list[dict]) -> set[str]:
+    """The resources an `owned_read` part found the user entitled to (active, or held back
+    while a dispute is open: still theirs)."""
+    prefix = len(Entitlement.sort_key(""))
+    return {item["sk"]["S"][prefix:] for item in items
+            if item.get("status", {}).get("S") in (Access.ACTIVE, Access.SUSPENDED)}

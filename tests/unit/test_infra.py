@@ -26,6 +26,7 @@ NAMED_BY_ENV = {
     "COUPONS_TABLE": "CouponsTable",
     "MEMBERSHIPS_TABLE": "MembershipsTable",
     "POINTS_TABLE": "PointsTable",
+    "RECOMMENDATIONS_TABLE": "RecommendationsTable",
     "ORDERS_TABLE": "OrdersTable",
     "IDEMPOTENCY_TABLE": "IdempotencyTable",
     "UPLOADS_BUCKET": "UploadsBucket",
