@@ -1,7 +1,7 @@
 """Routes that exist only in local mode (LOCAL_MODE=true): the outbox of sent mail and the
 completion of local Stripe Checkout Sessions. `app.py` registers this blueprint only then, so
 nothing under /_local/ exists on AWS."""
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 from chalice import Blueprint
@@ -113,3 +113,59 @@ def stripe_subscription_trigger(ctx: Ctx, subscription_id: str, action: str
                        details={"subscription_id": subscription_id}) from None
     return SubscriptionEvents(subscription_id=subscription_id,
                               status=standin.get(subscription_id)["status"], events=events)
+
+
+class DashboardQuery(msgspec.Struct, forbid_unknown_fields=True):
+    days: Annotated[int, msgspec.Meta(ge=1, le=90)] = 7
+    currency: Annotated[str, msgspec.Meta(pattern=r"^[a-z]{3}$")] = "cny"
+
+
+class DashboardDay(msgspec.Struct):
+    day: str
+    gross: int  # minor units, in `currency`
+    refunds: int
+    net: int
+    orders: int
+    signups: int
+    views: int
+    checkouts: int
+    paid: int
+    active_members: int
+    mrr: int
+
+
+class Dashboard(msgspec.Struct):
+    """The business figures of the CloudWatch dashboard, from the same rollups."""
+
+    currency: str
+    days: list[DashboardDay]
+    conversion: float  # paid orders per view over the days
+    checkout_rate: float  # checkouts started per view
+
+
+@api.route("/_local/dashboard", "GET", role=ANYONE, tags=("local",), query=DashboardQuery,
+           response=Dashboard, summary="The dashboard's business figures, from the rollups")
+def dashboard(ctx: Ctx) -> Dashboard:
+    from datetime import date, timedelta
+
+    from chalicelib import db
+    from chalicelib.analytics import reports, revenue, rollup
+
+    days, currency = ctx.query.days, ctx.query.currency
+    last = db.now_iso()[:10]
+    first = (date.fromisoformat(last) - timedelta(days=days - 1)).isoformat()
+    money = {r["period"]: r for r in revenue.revenue("platform", currency, first, last, "day")}
+    counts = {name: rollup.daily(name, first, last)
+              for name in ("signups", "views", "checkouts", "paid")}
+    members = reports.memberships(first, last, currency, "day")
+    rows = [DashboardDay(day=m.period, gross=money[m.period]["gross"],
+                         refunds=money[m.period]["refunds"], net=money[m.period]["net"],
+                         orders=money[m.period]["orders"],
+                         active_members=m.active, mrr=m.mrr,
+                         **{name: values.get(m.period, 0) for name, values in counts.items()})
+            for m in members.rows]
+    views = sum(counts["views"].values())
+    return Dashboard(currency=currency, days=rows,
+                     conversion=round(sum(counts["paid"].values()) / views, 4) if views else 0.0,
+                     checkout_rate=round(sum(counts["checkouts"].values()) / views, 4)
+                     if views else 0.0)

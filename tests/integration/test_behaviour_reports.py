@@ -104,3 +104,22 @@ def test_behaviour_reports_come_as_csv_and_refuse_creators(api, shop):
         assert_envelope(api.get(path, token=shop.creator_token), 403)
     reply = api.get(f"/admin/reports/funnel?from={today}&to=2020-01-01", token=shop.admin_token)
     assert_envelope(reply, 422, "invalid_range")
+
+
+def test_the_local_dashboard_shows_the_business_figures_of_the_rollups(api, shop, pump):
+    # Given a view and a paid order today
+    assert api.get(f"/resources/{shop.resource['id']}").status == 200
+    _, deliveries = shop.pay()
+    post_webhooks(api, deliveries, pump)
+    drain(pump)
+    # When the local dashboard is opened
+    reply = api.get("/_local/dashboard?days=3")
+    assert reply.status == 200, reply.body
+    # Then today's row has them, and the days before are empty
+    *before, today = reply.body["days"]
+    assert today["day"] == _today() and len(before) == 2
+    assert (today["gross"], today["orders"], today["views"], today["checkouts"],
+            today["paid"], today["signups"]) == (shop.resource["price"]["amount"], 1, 1, 1, 1, 3)
+    assert reply.body["conversion"] == 1.0
+    assert all(day["gross"] == 0 and day["views"] == 0 for day in before)
+    assert_envelope(api.get("/_local/dashboard?days=0"), 400)
