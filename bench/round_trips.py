@@ -319,13 +319,15 @@ def run(h: Harness, verbose: bool = True) -> dict[str, Any]:
         # Every authenticated request also reads the session (chalicelib/accounts/sessions):
         # one consistent GetItem, so that revocation counts on the next request.
         session = slot("GetItem", 1, "1 GetItem (session check)")
+        # A request's analytics events leave together, after its response is made.
+        events = slot("sqs:SendMessage", 1, "1 SendMessage (the request's analytics events)")
         measure("POST /me/library/{id}/download",
                 [session, slot(READS, 1, "1 read"),
-                 slot("TransactWriteItems", 1, "1 TransactWriteItems (count + log)")],
+                 slot("TransactWriteItems", 1, "1 TransactWriteItems (count + log)"), events],
                 lambda: http("POST", f"/me/library/{h.owned_resource_id}/download", h.token),
                 notes="writes: the download count and its log entry, one transaction")
         measure("GET /resources", [slot("Query", 1)], lambda: http("GET", "/resources"))
-        measure("GET /resources/{id}", [slot("GetItem", 1)],
+        measure("GET /resources/{id}", [slot("GetItem", 1), events],
                 lambda: http("GET", f"/resources/{h.paid_resource_id}"))
         # Recommendations: at most 3 reads each (the session check aside). The counts come
         # from order.paid events, applied here by the subscriber itself: another buyer
@@ -351,7 +353,7 @@ def run(h: Harness, verbose: bool = True) -> dict[str, Any]:
                 notes="the week's trending items, their cards, the best sellers when quiet")
         for k, query in SEARCHES.items():
             row = measure(f"GET /search ({k} term{'s' if k > 1 else ''})",
-                          [slot("Query", k), slot("BatchGetItem", 1)],
+                          [slot("Query", k), slot("BatchGetItem", 1), events],
                           lambda q=query: http("GET", f"/search?q={q.replace(' ', '+')}"))
             hits = len(row.measured.reply["items"])
             row.notes = f"q={query!r}: {hits} hit(s)"
@@ -369,7 +371,8 @@ def run(h: Harness, verbose: bool = True) -> dict[str, Any]:
         measure("POST /checkout", [session, slot("BatchGetItem", 1),
                                    slot("PutItem", 1, "1 PutItem (open-checkout claim)"),
                                    slot({"TransactWriteItems", "PutItem"}, 1, "1 write"),
-                                   slot("POST /v1/checkout/sessions", 1, "1 Stripe call")],
+                                   slot("POST /v1/checkout/sessions", 1, "1 Stripe call"),
+                                   events],
                 lambda: checkout(tokens[1]), warm=lambda: checkout(tokens[0]),
                 notes="a new buyer each time")
 
@@ -399,11 +402,35 @@ def run(h: Harness, verbose: bool = True) -> dict[str, Any]:
                 [session, slot("BatchGetItem", 1),
                  slot("PutItem", 1, "1 PutItem (open-checkout claim)"),
                  slot("TransactWriteItems", 1, "1 TransactWriteItems (order + coupon + points)"),
-                 slot("POST /v1/checkout/sessions", 1, "1 Stripe call")],
+                 slot("POST /v1/checkout/sessions", 1, "1 Stripe call"), events],
                 lambda: coupon_checkout(coupon_tokens[1]),
                 warm=lambda: coupon_checkout(coupon_tokens[0]),
                 notes="a new buyer each time; the coupon's counters, redemption and the "
                       "buyer's uses, and the points hold, are in the order's transaction")
+        # The rollup of 100 analytics events (20 requests' messages of 5 views each, of 5
+        # resources by 20 viewers): one transaction, one update per distinct counter.
+        def rollup(tag: str) -> Recording:
+            from chalicelib.analytics.events import Fact, encode
+
+            at = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+            bodies = [encode([Fact(type="resource.viewed", at=at, resource_id=f"r{n}",
+                                   creator_id="c", category="data", viewer=f"{tag}{m}")
+                              for n in range(5)]) for m in range(20)]
+            event = client.events.generate_sqs_event(bodies,
+                                                     queue_name=settings().analytics_queue)
+            with record() as rec:
+                outcome = client.lambda_.invoke("analytics_rollup", event).payload
+            assert outcome == {"batchItemFailures": []}, outcome
+            rec.reply = None
+            return rec
+
+        row = measure("analytics rollup (100 events)",
+                      [slot("TransactWriteItems", 1,
+                            "1 TransactWriteItems (20 markers + 1 ADD per counter)")],
+                      lambda: rollup("b"), warm=lambda: rollup("a"))
+        row.notes = ("counters: views of the platform (4 shards), 5 resources, 1 creator, "
+                     "1 category; viewer sketches of the platform and 5 resources; "
+                     "never one write per event")
         measure("GET /me/membership", [session, slot("GetItem", 1, "1 GetItem")],
                 lambda: http("GET", "/me/membership", h.token))
 
@@ -536,6 +563,16 @@ def run(h: Harness, verbose: bool = True) -> dict[str, Any]:
                 [session, slot("Query", 1, "1 Query (the month, every currency)"),
                  slot("BatchGetItem", 1, "1 BatchGetItem (titles)")],
                 lambda: http("GET", f"/creator/statements/{today:%Y-%m}", creator_token))
+        span = days.removesuffix("&currency=cny")
+        measure("GET /admin/reports/funnel (31 days)",
+                [session, slot("Query", 4, "4 Query (views, checkouts, paid, viewers)")],
+                lambda: http("GET", f"/admin/reports/funnel?{span}", admin_token))
+        measure("GET /admin/reports/memberships (31 days)",
+                [session, slot("Query", 5, "5 Query (2 gauges, started, renewed, cancelled)")],
+                lambda: http("GET", f"/admin/reports/memberships?{days}", admin_token))
+        measure("GET /admin/reports/users (31 days)",
+                [session, slot("Query", 3, "3 Query (sign-ups, searches, downloads)")],
+                lambda: http("GET", f"/admin/reports/users?{span}", admin_token))
     finally:
         restore()
 
