@@ -182,3 +182,29 @@ def test_ten_concurrent_checkouts_of_one_basket_open_one_session_and_charge_once
     assert eventually(lambda: order_status(api, auth, made["order"]["id"]) == "paid")
     mine = api.get("/me/orders", headers=auth).json()["items"]
     assert [o["status"] for o in mine] == ["paid"]
+
+
+def test_a_sale_shows_in_the_reports_once_the_analytics_queue_is_drained(api, stack, on_sale):
+    admin = {"Authorization": "Bearer " + token_for(
+        api, stack.admin_email, stack.admin_password)["access_token"]}
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    path = f"/admin/reports/revenue?from={today}&to={today}&currency=cny"
+
+    def gross() -> int:
+        return api.get(path, headers=admin).json()["rows"][0]["gross"]
+
+    def funnel_paid() -> int:
+        return api.get(f"/admin/reports/funnel?from={today}&to={today}"
+                       f"&resource_id={on_sale['id']}", headers=admin).json()["paid"]
+
+    before, paid_before = gross(), funnel_paid()
+    # When a buyer pays through the local payment page
+    auth = new_buyer(api)
+    made = api.post("/checkout", headers=auth,
+                    json={"items": [{"resource_id": on_sale["id"]}]}).json()
+    assert api.post(f"/_local/stripe/checkout/{made['checkout_session_id']}/pay",
+                    json={"outcome": "succeeded"}).status_code == 202
+    # Then the revenue report and the funnel count it, through the webhook, the payments
+    # queue, the outbox and the analytics queue
+    assert eventually(lambda: gross() == before + 2500), (gross(), before)
+    assert eventually(lambda: funnel_paid() == paid_before + 1)
