@@ -17,15 +17,19 @@ ENV = stage_environment("local")
 
 
 
-def analytics_event(metric: str) -> str:
-    return json.dumps({"event_id": uuid.uuid4().hex, "type": metric,
-                       "at": datetime.now(UTC).isoformat(), "count": 1})
+def analytics_message(resource_id: str) -> str:
+    """A request's analytics message, as `chalicelib.analytics.events` sends it: one view."""
+    return json.dumps({"kind": "analytics", "message_id": uuid.uuid4().hex, "facts": [
+        {"type": "resource.viewed", "at": datetime.now(UTC).isoformat(),
+         "resource_id": resource_id, "viewer": "e2e"}]})
 
 
-def counter(boto, metric: str) -> int | None:
+def counter(boto, resource_id: str) -> int | None:
+    """The resource's views today (an unsharded counter: one item)."""
     item = boto("dynamodb").get_item(
         TableName=ENV["STATS_TABLE"], ConsistentRead=True,
-        Key={"pk": {"S": f"COUNTER#{metric}"}, "sk": {"S": datetime.now(UTC).date().isoformat()}},
+        Key={"pk": {"S": f"C#views#resource#{resource_id}"},
+             "sk": {"S": datetime.now(UTC).date().isoformat()}},
     ).get("Item")
     return int(item["value"]["N"]) if item else None
 
@@ -44,22 +48,23 @@ def test_queued_analytics_event_is_counted_by_the_rollup(boto):
     # given
     url = queue_url(boto, ENV["ANALYTICS_QUEUE"])
     # when
-    boto("sqs").send_message(QueueUrl=url, MessageBody=analytics_event("e2e_metric"))
+    resource = f"e2e-{uuid.uuid4().hex[:8]}"
+    boto("sqs").send_message(QueueUrl=url, MessageBody=analytics_message(resource))
     # then
-    assert eventually(lambda: counter(boto, "e2e_metric"), timeout=10) == 1
+    assert eventually(lambda: counter(boto, resource), timeout=10) == 1
 
 
 def test_same_analytics_event_sent_twice_is_counted_once(boto):
     # given
     url = queue_url(boto, ENV["ANALYTICS_QUEUE"])
-    body = analytics_event("e2e_metric_twice")
+    resource = f"e2e-{uuid.uuid4().hex[:8]}"
+    body = analytics_message(resource)
     # when
     boto("sqs").send_message(QueueUrl=url, MessageBody=body)
     boto("sqs").send_message(QueueUrl=url, MessageBody=body)
     # then
-    assert eventually(lambda: counter(boto, "e2e_metric_twice") and drained(boto, url),
-                      timeout=10)
-    assert counter(boto, "e2e_metric_twice") == 1
+    assert eventually(lambda: counter(boto, resource) and drained(boto, url), timeout=10)
+    assert counter(boto, resource) == 1
 
 
 def test_poison_message_lands_in_the_dead_letter_queue(boto):
@@ -79,5 +84,5 @@ def test_poison_message_lands_in_the_dead_letter_queue(boto):
 
     found = eventually(dead_lettered, timeout=30)
     assert found, "the poison message never reached the dead-letter queue"
-    # Received by the pump maxReceiveCount (3) times before SQS moved it.
+    # Received by the pump maxReceiveCount times before SQS moved it.
     assert int(found[0]["Attributes"]["ApproximateReceiveCount"]) >= 3
