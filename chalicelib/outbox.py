@@ -139,16 +139,18 @@ def relay(now: float | None = None, everything: bool = False) -> int:
 APPLIED_DAYS = 30
 
 
-def applied_marker(table_setting: str, subscriber: str, event: DomainEvent) -> Any:
+def applied_marker(table_setting: str, subscriber: str, event: DomainEvent | str) -> Any:
     """An item to save (condition: absent) in the transaction of a subscriber's change, so
-    a redelivered event changes nothing twice."""
+    a redelivered event (or message, by its id) changes nothing twice."""
+    event_id = event if isinstance(event, str) else event.event_id
+
     def attributes() -> dict[str, Any]:
         from pynamodb.attributes import NumberAttribute
 
         return {"expires_at": NumberAttribute()}
 
     cls = _model("Applied", table_setting, attributes)
-    return cls(pk=f"APPLIED#{event.event_id}", sk=subscriber,
+    return cls(pk=f"APPLIED#{event_id}", sk=subscriber,
                expires_at=int(time.time()) + APPLIED_DAYS * 86400)
 
 

@@ -37,6 +37,7 @@ from pynamodb.expressions.operand import Path
 from pynamodb.models import Model
 
 from chalicelib import db, outbox
+from chalicelib.analytics import periods
 from chalicelib.analytics.schemas import (
     EarningsReport,
     EarningsRow,
@@ -242,40 +243,14 @@ def on_order_refunded(event: outbox.DomainEvent) -> None:
     raise RuntimeError(f"refunds of {p['order_id']} kept changing")
 
 
-def _days(first: str, last: str) -> list[str]:
-    start, end = date.fromisoformat(first), date.fromisoformat(last)
-    return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
-
-
-def _bucket(day: str, granularity: str) -> str:
-    if granularity == "month":
-        return day[:7]
-    if granularity == "week":
-        d = date.fromisoformat(day)
-        return (d - timedelta(days=d.weekday())).isoformat()  # the week's Monday
-    return day
-
-
-MAX_DAYS = 732
 MAX_MONTHS = 24
-
-
-def _check_range(first: str, last: str) -> None:
-    """A range that ends before it starts, or longer than two years, is refused (422)."""
-    try:
-        days = (date.fromisoformat(last) - date.fromisoformat(first)).days
-    except ValueError:
-        raise Refused("Not a calendar day.", code="invalid_date") from None
-    if days < 0 or days > MAX_DAYS:
-        raise Refused("`to` must be on or after `from`, at most two years later.",
-                      code="invalid_range")
 
 
 def report(scope: str, currency: str, first: str, last: str,
            granularity: str) -> RevenueReport:
     """The revenue report of `scope` (`platform`, or `creator#<id>`); a range that ends
     before it starts, or longer than two years, is refused (422)."""
-    _check_range(first, last)
+    periods.check_range(first, last)
     return RevenueReport(currency=currency, granularity=granularity, date_from=first,
                          date_to=last, rows=[RevenueRow(**row) for row in revenue(
                              scope, currency, first, last, granularity)])
@@ -287,12 +262,7 @@ def _series(scope: str, currency: str, first: str, last: str, granularity: str,
     values = {metric: {row.sk: int(row.value) for row in RevenueCounter.query(
         RevenueCounter.key(scope, metric, currency),
         RevenueCounter.sk.between(first, last))} for metric in metrics}
-    rows: dict[str, dict[str, int]] = {}
-    for day in _days(first, last):
-        row = rows.setdefault(_bucket(day, granularity), dict.fromkeys(metrics, 0))
-        for metric in metrics:
-            row[metric] += values[metric].get(day, 0)
-    return rows
+    return periods.summed(first, last, granularity, values)
 
 
 def revenue(scope: str, currency: str, first: str, last: str,
@@ -309,7 +279,7 @@ def earnings(creator_id: str, currency: str, first: str, last: str,
              granularity: str) -> EarningsReport:
     """A creator's gross, refunds, platform fee and net (what is payable: gross − refunds −
     fee) per day, week or month: one Query per metric (4)."""
-    _check_range(first, last)
+    periods.check_range(first, last)
     rows = _series(f"creator#{creator_id}", currency, first, last, granularity, EARNINGS)
     return EarningsReport(currency=currency, granularity=granularity, date_from=first,
                           date_to=last, rows=[EarningsRow(

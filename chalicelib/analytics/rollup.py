@@ -4,10 +4,11 @@ contexts' domain events (the outbox sends them here), and one handler takes a wh
 Domain events go to their subscribers first, one record at a time (each subscriber is
 idempotent by the event's id). Then the batch is counted: every message's facts are summed in
 memory into daily counters, and each distinct counter gets one atomic ADD. The ADDs commit in
-one transaction with a `SEEN#<message id>` marker per message (condition: absent), so a
-message redelivered in this batch or any later one (SQS delivers at least once, and a
-regrouped retry mixes old and new messages) is never counted twice: a transaction refused on
-a marker is committed again without the messages it names.
+one transaction with an `APPLIED#<message id>` / `rollup` marker per message (the outbox's
+subscriber marker; condition: absent), so a message redelivered in this batch or any later
+one (SQS delivers at least once, and a regrouped retry mixes old and new messages) is never
+counted twice: a transaction refused on a marker is committed again without the messages it
+names.
 
 Counters: C#<metric>#<scope> / <day>, scope `platform`, `resource#<id>`, `creator#<id>` or
 `category#<slug>`. Platform-wide counters are hot (every batch writes them), so they are
@@ -25,6 +26,7 @@ from collections import Counter as Tally
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import msgspec
@@ -36,8 +38,6 @@ from chalicelib import db, outbox
 from chalicelib.analytics.events import TYPES, AnalyticsMessage, Fact
 from chalicelib.observability import logger
 
-# Longer than the queue's retention and any redrive, so a late duplicate is still recognised.
-MARKER_SECONDS = 15 * 24 * 3600
 SHARDS = 4
 SKETCH_BUCKETS = 1024
 # DynamoDB's limit on the items of one transaction.
@@ -57,15 +57,6 @@ class Counter(Model):
     @staticmethod
     def key(metric: str, scope: str) -> str:
         return f"C#{metric}#{scope}"
-
-
-class Seen(Model):
-    """SEEN#<message id> / SEEN: this message has been counted."""
-
-    Meta = db.table_meta("stats_table")
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default="SEEN")
-    expires_at = NumberAttribute()
 
 
 class MalformedEvent(ValueError):
@@ -215,7 +206,7 @@ def _message(record_id: str, parsed: AnalyticsMessage | outbox.DomainEvent) -> M
             _fact_delta(fact, shard, delta)
             metrics[fact.type] += fact.count
     else:
-        counted_id = f"event#{parsed.event_id}"
+        counted_id = parsed.event_id
         _domain_delta(parsed, _hash(counted_id) % SHARDS, delta)
     return Message(record_id, counted_id, delta, metrics)
 
@@ -245,12 +236,11 @@ def _commit(chunk: list[Message]) -> list[Message]:
         total = Delta()
         for message in chunk:
             total.merge(message.delta)
-        expires_at = int(time.time()) + MARKER_SECONDS
         try:
             with db.transaction() as tx:
                 for message in chunk:
-                    tx.save(Seen(pk=f"SEEN#{message.counted_id}", expires_at=expires_at),
-                            condition=Seen.pk.does_not_exist())
+                    marker = outbox.applied_marker("stats_table", "rollup", message.counted_id)
+                    tx.save(marker, condition=type(marker).pk.does_not_exist())
                 for (pk, sk), value in sorted(total.values.items()):
                     if value:
                         tx.update(Counter(pk=pk, sk=sk), actions=[Counter.value.add(value)])
@@ -346,8 +336,6 @@ def gauge(metric: str, first_day: str, last_day: str) -> dict[str, int]:
             total = int(row.value or 0)
         elif row.value is not None:
             changes[row.sk[:10]] += int(row.value)
-    from datetime import date, timedelta
-
     start, end = date.fromisoformat(first_day), date.fromisoformat(last_day)
     after = sum(v for day, v in changes.items() if day > last_day)
     values: dict[str, int] = {}
