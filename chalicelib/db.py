@@ -222,7 +222,8 @@ def batch_read(*reads: Read) -> list[list[dict]]:
 
 
 def query_raw(table: str, pk: str, sk_prefix: str) -> list[dict]:
-    """The raw items of partition `pk` whose sort key begins with `sk_prefix`: one Query
+    """The raw items of partition `pk` whose sort key begins with `sk_prefix` (all of them
+    for ""): one Query
     (further pages only past 1 MB). For items whose attribute names are data (a
     leaderboard's counter per id), which no model can declare."""
     from chalicelib import aws
@@ -231,8 +232,11 @@ def query_raw(table: str, pk: str, sk_prefix: str) -> list[dict]:
     start: dict | None = None
     while True:
         kwargs: dict[str, Any] = {
-            "TableName": table, "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":p": {"S": sk_prefix}}}
+            "TableName": table, "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": pk}}}
+        if sk_prefix:  # DynamoDB refuses an empty string for a key condition
+            kwargs["KeyConditionExpression"] += " AND begins_with(sk, :p)"
+            kwargs["ExpressionAttributeValues"][":p"] = {"S": sk_prefix}
         if start:
             kwargs["ExclusiveStartKey"] = start
         reply = aws.dynamodb().query(**kwargs)

@@ -18,16 +18,22 @@ kept with the order), per creator and order: round half up of (their part − th
 the refunds) × rate; a refund adds the (negative) change of that fee on the refund's day.
 So a new rate applies to new sales only and never rewrites a past statement.
 
-Leaderboards: TOP#<scope>#<kind> / <yyyy-mm>#<currency>, kind `resources` (scope platform or
-a creator) or `creators` (platform): a number attribute per id, `g:<id>` (gross), `o:<id>`
-(orders with it) and `r:<id>` (refunds), ADDed in the same transactions, and on a creator's
-items the month's totals (`gross`, `refunds`, `fee`, `orders`). A top list over months reads
-one item per month (one BatchGetItem); a creator's statement reads the month's items of
-every currency with one Query."""
+Leaderboards: one small item per id and month, so none grows with the catalog (one attribute
+per id on a month's item would pass DynamoDB's 400 KB item limit at about ten thousand
+resources sold in a month). A resource's row, TOP#creator#<creator>#resources#<yyyy-mm> /
+<currency>#<resource>, and a creator's, TOP#platform#creators#<yyyy-mm> / <creator>#<currency>,
+hold `g` (gross), `o` (orders with it), `r` (refunds) and, on a creator's, `fee`: their month's
+totals for a statement. Two sparse GSIs rank rows by `g`: `board` (boardpk =
+TOP#platform#<kind>#<yyyy-mm>#<currency>, the platform's boards) and `own` (ownpk =
+TOP#creator#<creator>#resources#<yyyy-mm>#<currency>, a creator's own). A top list reads one
+Query per month; a statement two Queries."""
 from __future__ import annotations
 
 import json
+from collections import Counter as Tally
 from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -68,18 +74,74 @@ class RevenueCounter(Model):
         return f"REV#{scope}#{metric}#{currency}"
 
 
-class Leaderboard(Model):
-    """TOP#<scope>#<kind> / <yyyy-mm>#<currency>: its attributes are named by ids (`g:<id>`,
-    `o:<id>`, `r:<id>`), so it is written through paths and read raw (`db.query_raw`,
-    `db.batch_read`)."""
+class BoardRow(Model):
+    """A leaderboard row: one id's month in one currency (see the module's docstring). Its
+    counters (`g`, `o`, `r`, `fee`) only ever grow by ADD; the index keys are SET to what
+    they always are for the row."""
 
     Meta = db.table_meta("stats_table")
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
+    g = NumberAttribute(null=True)
+    o = NumberAttribute(null=True)
+    r = NumberAttribute(null=True)
+    fee = NumberAttribute(null=True)
 
-    @staticmethod
-    def key(scope: str, kind: str) -> str:
-        return f"TOP#{scope}#{kind}"
+
+def _resource_row(creator: str, resource: str, month: str, currency: str
+                  ) -> tuple[tuple[str, str], dict[str, str]]:
+    """A resource's row in its creator's month, ranked on both boards it belongs to."""
+    return ((f"TOP#creator#{creator}#resources#{month}", f"{currency}#{resource}"),
+            {"boardpk": f"TOP#platform#resources#{month}#{currency}",
+             "ownpk": f"TOP#creator#{creator}#resources#{month}#{currency}"})
+
+
+def _creator_row(creator: str, month: str, currency: str
+                 ) -> tuple[tuple[str, str], dict[str, str]]:
+    """A creator's row in the platform's month: the creators' board, and the creator's month
+    totals for their statement."""
+    return ((f"TOP#platform#creators#{month}", f"{creator}#{currency}"),
+            {"boardpk": f"TOP#platform#creators#{month}#{currency}"})
+
+
+@dataclass
+class Changes:
+    """What an event adds to the stats table, before it is written: number attributes to ADD
+    and string attributes to SET, per item (pk, sk). Pure, so a batch of events (or a
+    benchmark loading a year of orders) can sum them before writing."""
+
+    adds: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
+    sets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+
+    def counter(self, scope: str, metric: str, currency: str, day: str, value: int) -> None:
+        if value:
+            self.adds[RevenueCounter.key(scope, metric, currency), day]["value"] += value
+
+    def row(self, at: tuple[tuple[str, str], dict[str, str]], **values: int) -> None:
+        key, keys = at
+        numbers = {name: value for name, value in values.items() if value}
+        if numbers:
+            self.adds[key].update(numbers)
+            self.sets[key] = keys
+
+    def merge(self, other: Changes) -> None:
+        for key, numbers in other.adds.items():
+            self.adds[key].update(numbers)
+        self.sets.update(other.sets)
+
+    def items(self) -> Iterator[tuple[tuple[str, str], dict[str, int], dict[str, str]]]:
+        for key in sorted(self.adds):
+            numbers = {name: value for name, value in self.adds[key].items() if value}
+            if numbers:
+                yield key, numbers, self.sets.get(key, {})
+
+    def write(self, tx: Any) -> None:
+        """Each item's ADDs and SETs as one update in the transaction `tx`."""
+        for (pk, sk), numbers, keys in self.items():
+            actions: list[Any] = [Path([name]).add(value)
+                                  for name, value in sorted(numbers.items())]
+            actions += [Path([name]).set(value) for name, value in sorted(keys.items())]
+            tx.update(BoardRow(pk=pk, sk=sk), actions=actions)
 
 
 class OrderCounted(Model):
@@ -122,78 +184,88 @@ def fee(net: int, bps: int) -> int:
     return half_up(net * bps, 10000) if net > 0 else 0
 
 
-def _add(tx: Any, scope: str, metric: str, currency: str, day: str, value: int) -> None:
-    if value:
-        tx.update(RevenueCounter(pk=RevenueCounter.key(scope, metric, currency), sk=day),
-                  actions=[RevenueCounter.value.add(value)])
-
-
-def _board(tx: Any, scope: str, kind: str, month: str, currency: str,
-           values: dict[str, int]) -> None:
-    """ADD each non-zero value (`g:<id>`, `totals`…) to a leaderboard item, in one update."""
-    # A list path: one attribute, whatever its name holds (no `.` nesting).
-    actions = [Path([name]).add(value) for name, value in sorted(values.items()) if value]
-    if actions:
-        tx.update(Leaderboard(pk=Leaderboard.key(scope, kind), sk=f"{month}#{currency}"),
-                  actions=actions)
-
-
 def _lines(p: dict) -> list[dict]:
     return [{"resource_id": str(line.get("resource_id") or ""),
              "creator_id": str(line.get("creator_id") or ""),
              "unit_amount": int(line.get("unit_amount") or 0)} for line in p.get("lines") or ()]
 
 
-def on_order_paid(event: outbox.DomainEvent) -> None:
-    """A paid order: gross, one order and the platform's fee, for the platform and its
-    creators, and the month's leaderboards; once."""
+def paid_changes(event: outbox.DomainEvent, bps: int) -> Changes:
+    """What a paid order adds: gross, one order and the platform's fee (at `bps`) for the
+    platform and its creators, and its rows on the month's boards."""
     p = event.payload
     day, currency, amount = event.at[:10], str(p.get("currency")), int(p.get("amount") or 0)
-    month, lines, bps = day[:7], _lines(p), settings().platform_fee_bps
+    month, lines = day[:7], _lines(p)
     parts = _line_shares(lines, amount)
     creators = _by(lines, parts, "creator_id")
     fees = {creator: fee(part, bps) for creator, part in creators.items()}
+    changes = Changes()
+    changes.counter("platform", "gross", currency, day, amount)
+    changes.counter("platform", "orders", currency, day, 1)
+    changes.counter("platform", "fee", currency, day, sum(fees.values()))
+    for line, part in zip(lines, parts, strict=True):
+        changes.row(_resource_row(line["creator_id"], line["resource_id"], month, currency),
+                    g=part, o=1)
+    for creator, part in creators.items():
+        scope = f"creator#{creator}"
+        changes.counter(scope, "gross", currency, day, part)
+        changes.counter(scope, "orders", currency, day, 1)
+        changes.counter(scope, "fee", currency, day, fees[creator])
+        changes.row(_creator_row(creator, month, currency), g=part, o=1, fee=fees[creator])
+    return changes
+
+
+def on_order_paid(event: outbox.DomainEvent) -> None:
+    """A paid order, counted once (`paid_changes` at the configured fee rate, kept with the
+    order for its refunds)."""
+    p, bps = event.payload, settings().platform_fee_bps
     marker = outbox.applied_marker("stats_table", "revenue", event)
     try:
         with db.transaction() as tx:
             tx.save(marker, condition=type(marker).pk.does_not_exist())
             tx.update(OrderCounted(pk=f"REVORDER#{p['order_id']}"), actions=[
                 OrderCounted.fee_bps.set(OrderCounted.fee_bps | bps),
-                OrderCounted.lines.set(OrderCounted.lines | json.dumps(lines))])
-            _add(tx, "platform", "gross", currency, day, amount)
-            _add(tx, "platform", "orders", currency, day, 1)
-            _add(tx, "platform", "fee", currency, day, sum(fees.values()))
-            _board(tx, "platform", "resources", month, currency, {
-                **{f"g:{k}": v for k, v in _by(lines, parts, "resource_id").items()},
-                **{f"o:{line['resource_id']}": 1 for line in lines}})
-            _board(tx, "platform", "creators", month, currency, {
-                **{f"g:{k}": v for k, v in creators.items()},
-                **{f"o:{k}": 1 for k in creators}})
-            for creator, part in creators.items():
-                scope = f"creator#{creator}"
-                _add(tx, scope, "gross", currency, day, part)
-                _add(tx, scope, "orders", currency, day, 1)
-                _add(tx, scope, "fee", currency, day, fees[creator])
-                mine = [(line, share) for line, share in zip(lines, parts, strict=True)
-                        if line["creator_id"] == creator]
-                _board(tx, scope, "resources", month, currency, {
-                    "gross": part, "orders": 1, "fee": fees[creator],
-                    **{f"g:{line['resource_id']}": share for line, share in mine},
-                    **{f"o:{line['resource_id']}": 1 for line, _ in mine}})
+                OrderCounted.lines.set(OrderCounted.lines | json.dumps(_lines(p)))])
+            paid_changes(event, bps).write(tx)
     except TransactWriteError as exc:
         if db.cancellation_codes(exc)[:1] == ["ConditionalCheckFailed"]:
             return  # counted already
         raise
 
 
+def refund_changes(lines: list[dict], currency: str, day: str, paid: int, before: int,
+                   total: int, bps: int | None) -> Changes:
+    """What raising an order's refunded total from `before` to `total` adds on `day`: the
+    refunds, split like the sale, and the fee's change at the sale's rate (none if the sale
+    was not counted yet)."""
+    month = day[:7]
+    now_parts, then_parts = _line_shares(lines, total), _line_shares(lines, before)
+    sold = _shares(lines, paid)
+    now, then = _by(lines, now_parts, "creator_id"), _by(lines, then_parts, "creator_id")
+    fees = {c: fee(sold[c] - now[c], bps) - fee(sold[c] - then[c], bps)
+            if bps is not None else 0 for c in sold}
+    changes = Changes()
+    changes.counter("platform", "refunds", currency, day, total - before)
+    changes.counter("platform", "fee", currency, day, sum(fees.values()))
+    for line, a, b in zip(lines, now_parts, then_parts, strict=True):
+        changes.row(_resource_row(line["creator_id"], line["resource_id"], month, currency),
+                    r=a - b)
+    for creator in sold:
+        scope, refunded = f"creator#{creator}", now[creator] - then[creator]
+        changes.counter(scope, "refunds", currency, day, refunded)
+        changes.counter(scope, "fee", currency, day, fees[creator])
+        changes.row(_creator_row(creator, month, currency), r=refunded, fee=fees[creator])
+    return changes
+
+
 def on_order_refunded(event: outbox.DomainEvent) -> None:
     """A refund: what the order's refunded total adds to what was counted, on the day of
-    the refund, for the platform and (split like the sale) for the order's creators, with the
-    fee's change; conditioned on the counted total read, so nothing counts twice."""
+    the refund (`refund_changes`); conditioned on the counted total read, so nothing counts
+    twice."""
     p = event.payload
     total, currency, day = int(p.get("amount_refunded") or 0), str(p.get("currency")), \
         event.at[:10]
-    paid, month = int(p.get("amount_paid") or 0), day[:7]
+    paid = int(p.get("amount_paid") or 0)
     for _ in range(4):
         try:
             counted = OrderCounted.get(f"REVORDER#{p['order_id']}", "COUNTED",
@@ -201,18 +273,10 @@ def on_order_refunded(event: outbox.DomainEvent) -> None:
         except OrderCounted.DoesNotExist:
             counted = OrderCounted(pk=f"REVORDER#{p['order_id']}")
         before = int(counted.refunded or 0)
-        delta = total - before
-        if delta <= 0:
+        if total <= before:
             return
         lines = _lines(p) or (json.loads(counted.lines) if counted.lines else [])
-        now_parts, then_parts = _line_shares(lines, total), _line_shares(lines, before)
-        line_delta = [a - b for a, b in zip(now_parts, then_parts, strict=True)]
-        sold = _shares(lines, paid)
-        now, then = _by(lines, now_parts, "creator_id"), _by(lines, then_parts, "creator_id")
-        # The fee's change at the rate the sale was counted at (none if it was not yet).
         bps = None if counted.fee_bps is None else int(counted.fee_bps)
-        fees = {c: fee(sold[c] - now[c], bps) - fee(sold[c] - then[c], bps)
-                if bps is not None else 0 for c in sold}
         condition = OrderCounted.refunded == before
         if before == 0:
             condition = OrderCounted.refunded.does_not_exist() | condition
@@ -220,21 +284,7 @@ def on_order_refunded(event: outbox.DomainEvent) -> None:
             with db.transaction() as tx:
                 tx.update(counted, actions=[OrderCounted.refunded.set(total)],
                           condition=condition)
-                _add(tx, "platform", "refunds", currency, day, delta)
-                _add(tx, "platform", "fee", currency, day, sum(fees.values()))
-                _board(tx, "platform", "resources", month, currency, {
-                    f"r:{k}": v for k, v in _by(lines, line_delta, "resource_id").items()})
-                _board(tx, "platform", "creators", month, currency, {
-                    f"r:{c}": now[c] - then[c] for c in sold})
-                for creator in sold:
-                    scope, refunded = f"creator#{creator}", now[creator] - then[creator]
-                    _add(tx, scope, "refunds", currency, day, refunded)
-                    _add(tx, scope, "fee", currency, day, fees[creator])
-                    _board(tx, scope, "resources", month, currency, {
-                        "refunds": refunded, "fee": fees[creator],
-                        **{f"r:{line['resource_id']}": d for line, d in
-                           zip(lines, line_delta, strict=True)
-                           if line["creator_id"] == creator}})
+                refund_changes(lines, currency, day, paid, before, total, bps).write(tx)
         except TransactWriteError as exc:
             if "ConditionalCheckFailed" in db.cancellation_codes(exc):
                 continue
@@ -304,33 +354,43 @@ def _number(item: dict, name: str) -> int:
     return int(value["N"]) if value else 0
 
 
-def _per_id(items: list[dict]) -> dict[str, dict[str, int]]:
-    """gross / orders / refunds by id, summed over leaderboard items."""
-    out: dict[str, dict[str, int]] = {}
-    for item in items:
-        for name, value in item.items():
-            prefix, sep, key = name.partition(":")
-            if sep and prefix in ("g", "o", "r"):
-                row = out.setdefault(key, {"g": 0, "o": 0, "r": 0})
-                row[prefix] += int(value["N"])
-    return out
+# The board a top list reads (a GSI ranked by gross) and its key, per scope and kind.
+def _board(scope: str, kind: str, month: str, currency: str) -> tuple[str, str]:
+    if scope == "platform":
+        return "board", f"TOP#platform#{kind}#{month}#{currency}"
+    return "own", f"TOP#{scope}#{kind}#{month}#{currency}"
 
 
-def top_read(scope: str, kind: str, currency: str, first: str, last: str) -> db.Read:
-    """The part of a `db.batch_read` that reads the leaderboard months of a top list: one
-    item per month."""
-    months = _months(first, last)
-    pk = Leaderboard.key(scope, kind)
-    return db.Read(settings().stats_table,
-                   [{"pk": {"S": pk}, "sk": {"S": f"{m}#{currency}"}} for m in months])
+def _ranked(index: str, key: str, limit: int) -> list[dict]:
+    """The `limit` rows of a board with the largest gross: one Query of its index."""
+    from chalicelib import aws
+
+    reply = aws.dynamodb().query(
+        TableName=settings().stats_table, IndexName=index, Limit=limit,
+        ScanIndexForward=False, KeyConditionExpression="#k = :k",
+        ExpressionAttributeNames={"#k": f"{index}pk"},
+        ExpressionAttributeValues={":k": {"S": key}})
+    return reply.get("Items", [])
+
+
+def _row_id(item: dict, kind: str) -> str:
+    sk = item["sk"]["S"]
+    # resource rows: <currency>#<resource>; creator rows: <creator>#<currency>
+    return sk.partition("#")[2] if kind == "resources" else sk.rpartition("#")[0]
 
 
 def top(scope: str, kind: str, currency: str, first: str, last: str, limit: int) -> TopReport:
     """The `limit` ids (resources or creators) that sold most in `currency` over the months
-    `first`..`last` (by gross, then orders, then id); one BatchGetItem. Names are the
-    caller's to fill in (`TopItem.name`)."""
-    [items] = db.batch_read(top_read(scope, kind, currency, first, last))
-    ranked = sorted(_per_id(items).items(), key=lambda kv: (-kv[1]["g"], -kv[1]["o"], kv[0]))
+    `first`..`last` (by gross, then orders, then id): one Query per month of the board's
+    index, each month's `limit` best summed (exact for one month; over several, an id
+    outside every month's best is left out). Names are the caller's to fill in."""
+    totals: dict[str, dict[str, int]] = {}
+    for month in _months(first, last):
+        for item in _ranked(*_board(scope, kind, month, currency), limit):
+            row = totals.setdefault(_row_id(item, kind), {"g": 0, "o": 0, "r": 0})
+            for name in row:
+                row[name] += _number(item, name)
+    ranked = sorted(totals.items(), key=lambda kv: (-kv[1]["g"], -kv[1]["o"], kv[0]))
     return TopReport(kind=kind, currency=currency, date_from=first, date_to=last, items=[
         TopItem(rank=n, id=key, gross=v["g"], refunds=v["r"], orders=v["o"])
         for n, (key, v) in enumerate(ranked[:limit], start=1)])
@@ -338,8 +398,9 @@ def top(scope: str, kind: str, currency: str, first: str, last: str, limit: int)
 
 def statement(creator_id: str, month: str, today: str) -> Statement:
     """A creator's month: per currency gross, refunds, fee, net payable and orders, and a
-    line per resource sold or refunded; one Query (every currency's leaderboard item of
-    the month). A month after `today`'s is refused (422)."""
+    line per resource sold or refunded; two Queries (the creator's rows on the creators'
+    board, one per currency; their resources' rows). A month after `today`'s is refused
+    (422)."""
     try:
         start = date.fromisoformat(f"{month}-01")
     except ValueError:
@@ -347,18 +408,19 @@ def statement(creator_id: str, month: str, today: str) -> Statement:
     if len(month) != 7 or month > today[:7]:
         raise Refused("Not a past or current month (YYYY-MM).", code="invalid_month")
     end = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-    items = db.query_raw(settings().stats_table,
-                         Leaderboard.key(f"creator#{creator_id}", "resources"), f"{month}#")
-    totals, lines = [], []
-    for item in sorted(items, key=lambda i: i["sk"]["S"]):
-        currency = item["sk"]["S"].partition("#")[2]
-        t = {metric: _number(item, metric) for metric in TOTALS}
-        totals.append(StatementTotal(currency=currency, gross=t["gross"],
-                                     refunds=t["refunds"], fee=t["fee"],
-                                     net=t["gross"] - t["refunds"] - t["fee"],
-                                     orders=t["orders"]))
-        per = sorted(_per_id([item]).items(), key=lambda kv: (-kv[1]["g"], kv[0]))
-        lines += [StatementLine(currency=currency, resource_id=key, gross=v["g"],
-                                refunds=v["r"], orders=v["o"]) for key, v in per]
+    table = settings().stats_table
+    mine = db.query_raw(table, f"TOP#platform#creators#{month}", f"{creator_id}#")
+    totals = []
+    for item in sorted(mine, key=lambda i: i["sk"]["S"]):
+        g, r, f = (_number(item, name) for name in ("g", "r", "fee"))
+        totals.append(StatementTotal(currency=item["sk"]["S"].rpartition("#")[2], gross=g,
+                                     refunds=r, fee=f, net=g - r - f,
+                                     orders=_number(item, "o")))
+    rows = db.query_raw(table, f"TOP#creator#{creator_id}#resources#{month}", "")
+    lines = sorted((StatementLine(currency=item["sk"]["S"].partition("#")[0],
+                                  resource_id=_row_id(item, "resources"),
+                                  gross=_number(item, "g"), refunds=_number(item, "r"),
+                                  orders=_number(item, "o")) for item in rows),
+                   key=lambda line: (line.currency, -line.gross, line.resource_id))
     return Statement(month=month, date_from=start.isoformat(), date_to=end.isoformat(),
                      totals=totals, lines=lines)
