@@ -207,9 +207,55 @@ def idle_per_month(queues_polled: int | None = None) -> dict:
                 "s3_storage_gb_month"]}
 
 
+# Issue #14: a sale shows in the reports within this many seconds.
+FRESHNESS_TARGET_SECONDS = 10
+
+
+def _windows() -> dict[str, int]:
+    """Each SQS event source's batching window (what Lambda may wait before invoking), read
+    from the app's own declarations."""
+    from chalice.app import SQSEventConfig
+
+    import app as app_module
+
+    return {s.name: int(s.maximum_batching_window_in_seconds or 0)
+            for s in app_module.app.event_sources if isinstance(s, SQSEventConfig)}
+
+
+def freshness(h: Harness, rows: list[dict], amount_day: str) -> dict:
+    """From the Stripe webhook's answer to the sale in the revenue report: the measured
+    handlers (the payment event, the rollup of the purchase's messages, the report's
+    request) plus the batching window each queue's event source may wait, in the order a
+    sale crosses them; checks the report does show the sale."""
+    from chalice.test import Client
+
+    import app as app_module
+    from chalicelib.accounts import tokens
+
+    admin, _ = tokens.issue_access_token(h.admin_id, {"buyer", "admin"}, 0)
+    client = Client(app_module.app, stage_name="local")
+    started = time.perf_counter()
+    reply = client.http.get(f"/admin/reports/revenue?from={amount_day}&to={amount_day}"
+                            "&currency=cny", headers={"Authorization": f"Bearer {admin}"})
+    report_seconds = time.perf_counter() - started
+    shown = json.loads(reply.body)["rows"][0]
+    handled = {r["step"]: r["seconds"] for r in rows if r["kind"] == "sqs"}
+    windows = _windows()
+    worst = (sum(handled.values()) + report_seconds + windows.get("payment_events", 0)
+             + windows.get("analytics_rollup", 0))
+    return {"handlers": {k: round(v, 3) for k, v in handled.items()},
+            "report_seconds": round(report_seconds, 3), "windows": windows,
+            "worst_seconds": round(worst, 2), "gross_shown": shown["gross"],
+            "orders_shown": shown["orders"],
+            "ok": worst <= FRESHNESS_TARGET_SECONDS and shown["orders"] >= 1}
+
+
 def run(h: Harness) -> dict:
     analytics.clear()
     rows = _purchase(h)
+    from datetime import UTC, datetime
+
+    fresh = freshness(h, rows, datetime.now(UTC).date().isoformat())
     priced = _price(rows)
     priced["analytics_messages"] = analytics[0]
     priced["analytics_per_1000"] = _price(rows[-1:])["total_per_1000"]
@@ -226,6 +272,7 @@ def run(h: Harness) -> dict:
                         "write_units": r["tally"].write_units,
                         "ms": round(r["seconds"] * 1000, 1)} for r in rows]
     priced["ok"] = priced["total_per_1000"] <= TARGET_PER_1000
+    priced["freshness"] = fresh
     return priced
 
 
@@ -247,6 +294,15 @@ def report(result: dict) -> str:
         f"{k} ${v:.2f}" for k, v in result["idle_per_month"].items()) + ")")
     lines.append("")
     lines += saving_lines(result)
+    f = result["freshness"]
+    lines.append("")
+    lines.append(
+        f"a sale in the reports: at most {f['worst_seconds']} s after the webhook's answer "
+        f"(target ≤ {FRESHNESS_TARGET_SECONDS} s, {'met' if f['ok'] else 'NOT met'}): "
+        + ", ".join(f"{k} {v} s" for k, v in f["handlers"].items())
+        + f", the report's request {f['report_seconds']} s, measured; plus the batching "
+        f"windows Lambda may wait ({', '.join(f'{k} {v} s' for k, v in f['windows'].items())})"
+        f". The report then showed {f['orders_shown']} order(s), gross {f['gross_shown']}.")
     return "\n".join(lines)
 
 

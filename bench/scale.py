@@ -189,6 +189,48 @@ def _recommendation_items(ranges: list[tuple[int, int, int]], buyer_id: str,
     return items
 
 
+MEASURED_CREATOR = "scalecreator0000"
+
+
+def _revenue_items(ranges: list[tuple[int, int, int]], buyer_id: str
+                   ) -> tuple[list[tuple[str, dict]], int]:
+    """The revenue items the measured reports read, as the order.paid subscriber would have
+    left them after every loaded order: each order's `revenue.paid_changes` (the code's own
+    function) summed in memory, then kept where a measured report reads: the platform's and
+    MEASURED_CREATOR's counters (every day), and every board row of DAY's month (the top
+    lists and the statement). Also the largest item of all the summed ones, in bytes, had
+    they all been written: what DynamoDB's 400 KB limit bounds."""
+    from chalicelib import outbox
+    from chalicelib.analytics import revenue
+    from chalicelib.config import settings
+
+    table, bps, total = settings().stats_table, settings().platform_fee_bps, revenue.Changes()
+    for begin, end, resources in ranges:
+        for i in range(begin, end):
+            _, index = _order_of(i, resources, buyer_id)
+            facts = _resource_facts(index)
+            event = outbox.DomainEvent(
+                event_id=f"scale{i}", type="order.paid",
+                at=_iso(EPOCH + ORDER_SPACING * i + timedelta(seconds=20)),
+                payload={"order_id": f"scaleorder{i:012d}", "currency": "cny",
+                         "amount": facts["price"], "lines": [{
+                             "resource_id": resource_id(index),
+                             "creator_id": facts["creator_id"],
+                             "unit_amount": facts["price"]}]})
+            total.merge(revenue.paid_changes(event, bps))
+    month, items, largest = DAY[:7], [], 0
+    for (pk, sk), numbers, keys in total.items():
+        item = {"pk": {"S": pk}, "sk": {"S": sk},
+                **{k: {"N": str(v)} for k, v in numbers.items()},
+                **{k: {"S": v} for k, v in keys.items()}}
+        largest = max(largest, len(str(item)))
+        read = (pk.startswith(("REV#platform#", f"REV#creator#{MEASURED_CREATOR}#"))
+                or (pk.startswith("TOP#") and pk.endswith(month)))
+        if read:
+            items.append((table, item))
+    return items, largest
+
+
 def _order_items(i: int, resources: int, buyer_id: str) -> list[tuple[str, dict]]:
     from chalicelib.catalog.public import Offer
     from chalicelib.config import settings
@@ -276,26 +318,40 @@ def _rss_bytes() -> int:
 
 
 def _requests(h: Harness) -> list[tuple[str, str, str | None]]:
-    from chalicelib.accounts import tokens
+    from chalicelib.accounts import store, tokens
 
+    buyer = h.fresh_token()
     admin, _ = tokens.issue_access_token(h.admin_id, {"buyer", "admin"}, 0)
+    if store.session_state(MEASURED_CREATOR) is None:
+        store.insert_user(MEASURED_CREATOR, f"{MEASURED_CREATOR}@paidres.local",
+                          "Creator 0", {"buyer", "creator"}, "unused", "approved",
+                          _iso(EPOCH))
+    creator, _ = tokens.issue_access_token(MEASURED_CREATOR, {"buyer", "creator"}, 0)
     return [
         ("GET /resources?limit=20", f"/resources?limit={LIMIT}", None),
         (f"GET /search?q={COMMON} (every resource)", f"/search?q={COMMON}&limit={LIMIT}", None),
         (f"GET /search?q={TOPICS[0]} (a tenth)", f"/search?q={TOPICS[0]}&limit={LIMIT}", None),
-        ("GET /me/library", f"/me/library?limit={LIMIT}", h.token),
-        ("GET /me/orders", f"/me/orders?limit={LIMIT}", h.token),
-        ("GET /me/recommendations", f"/me/recommendations?limit={LIMIT}", h.token),
+        ("GET /me/library", f"/me/library?limit={LIMIT}", buyer),
+        ("GET /me/orders", f"/me/orders?limit={LIMIT}", buyer),
+        ("GET /me/recommendations", f"/me/recommendations?limit={LIMIT}", buyer),
         ("GET /resources/{id}/related", f"/resources/{RELATED}/related?limit={LIMIT}", None),
         ("GET /resources/trending", f"/resources/trending?limit={LIMIT}", None),
         (f"GET /admin/orders?from={DAY}&to={DAY}",
          f"/admin/orders?from={DAY}&to={DAY}&limit={LIMIT}", admin),
-        # The loader writes orders, not the counters their events make: these show the
-        # reports' calls stay flat (one Query per counter family, one item a month).
+        # The revenue reports read what the order.paid subscriber made of the loaded
+        # orders (`_revenue_items`).
         (f"GET /admin/reports/revenue (31 days to {DAY})",
          f"/admin/reports/revenue?from={_days_before(DAY, 30)}&to={DAY}&currency=cny", admin),
         (f"GET /admin/reports/top?from={DAY[:7]}",
          f"/admin/reports/top?from={DAY[:7]}&to={DAY[:7]}&currency=cny", admin),
+        (f"GET /admin/reports/top?kind=creators&from={DAY[:7]}",
+         f"/admin/reports/top?kind=creators&from={DAY[:7]}&to={DAY[:7]}&currency=cny", admin),
+        (f"GET /creator/reports/earnings (31 days to {DAY})",
+         f"/creator/reports/earnings?from={_days_before(DAY, 30)}&to={DAY}&currency=cny",
+         creator),
+        (f"GET /creator/reports/top?from={DAY[:7]}",
+         f"/creator/reports/top?from={DAY[:7]}&to={DAY[:7]}&currency=cny", creator),
+        (f"GET /creator/statements/{DAY[:7]}", f"/creator/statements/{DAY[:7]}", creator),
     ]
 
 
@@ -489,17 +545,24 @@ def run(h: Harness, sizes: list[tuple[int, int]] | None = None, seconds: float |
                                              params["categories"])
                 _write(aws.dynamodb(), recs)
                 done.order_items += len(recs)
+                rev, largest = _revenue_items(params["order_ranges"], h.buyer_id)
+                _write(aws.dynamodb(), rev)
+                done.order_items += len(rev)
             done.load_seconds += time.monotonic() - began
             done.resources, done.orders = resources, orders
             began = time.monotonic()
             with _patient_reads():
-                measured = _measure(client, requests)
+                # Tokens issued now: a size can take longer to load than a token lives.
+                measured = _measure(client, _requests(h))
             done.measure_seconds = time.monotonic() - began
             results.append({"resources": resources, "orders": orders,
                             "partial": size != wanted, "items_loaded": done.items,
                             "load_seconds": round(done.load_seconds, 1),
                             "measure_seconds": round(done.measure_seconds, 1),
                             "rss_gb": round(_rss_bytes() / 1024**3, 2),
+                            "largest_revenue_item": largest,
+                            "largest_recommendation_item": max(
+                                (len(str(item)) for _, item in recs), default=0),
                             "requests": measured})
             say(f"  {done.items:,} items in {done.load_seconds:.0f} s "
                 f"({done.items / done.load_seconds:.0f} items/s); measured in "
@@ -595,7 +658,10 @@ def table(results: list[dict], verdicts: dict[str, str], skipped: list[dict]) ->
     for r in results:
         lines.append(f"- {r['resources']:,} resources / {r['orders']:,} orders: "
                      f"{r['items_loaded']:,} items loaded in {r['load_seconds']} s "
-                     f"(cumulative), process RSS {r['rss_gb']} GB; calls: "
+                     f"(cumulative), process RSS {r['rss_gb']} GB; largest derived item "
+                     f"(DynamoDB's limit: 400 KB): revenue "
+                     f"{r.get('largest_revenue_item', 0) / 1024:.1f} KB, recommendations "
+                     f"{r.get('largest_recommendation_item', 0) / 1024:.1f} KB; calls: "
                      + "; ".join(f"{n}: {m['detail']}" for n, m in r["requests"].items()))
     for s in skipped:
         lines.append(f"- not reached: {s['resources']:,} resources / {s['orders']:,} orders "
