@@ -10,16 +10,18 @@ from typing import Any, NamedTuple, TypeVar
 from chalicelib.config import settings
 
 
-def global_index(name: str) -> Any:
+def global_index(name: str, number_sort: str | None = None) -> Any:
     """A PynamoDB global index `name` keyed by `<name>pk` / `<name>sk`, all attributes
-    projected: the shape of every GSI in infra/resources.yaml."""
-    from pynamodb.attributes import UnicodeAttribute
+    projected: the shape of every GSI in infra/resources.yaml; or, with `number_sort`, sorted
+    by that number attribute instead (a ranking)."""
+    from pynamodb.attributes import NumberAttribute, UnicodeAttribute
     from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
     meta = type("Meta", (), {"index_name": name, "projection": AllProjection()})
+    sort = ({number_sort: NumberAttribute(range_key=True)} if number_sort
+            else {f"{name}sk": UnicodeAttribute(range_key=True)})
     return type(f"{name.title()}Index", (GlobalSecondaryIndex,), {
-        "Meta": meta, f"{name}pk": UnicodeAttribute(hash_key=True),
-        f"{name}sk": UnicodeAttribute(range_key=True)})()
+        "Meta": meta, f"{name}pk": UnicodeAttribute(hash_key=True), **sort})()
 
 
 def _share_botocore_session() -> None:
@@ -219,28 +221,3 @@ def batch_read(*reads: Read) -> list[list[dict]]:
     if pending:
         raise RuntimeError("DynamoDB left keys unprocessed")
     return [found[table] for table in tables]
-
-
-def query_raw(table: str, pk: str, sk_prefix: str) -> list[dict]:
-    """The raw items of partition `pk` whose sort key begins with `sk_prefix` (all of them
-    for ""): one Query
-    (further pages only past 1 MB). For items whose attribute names are data (a
-    leaderboard's counter per id), which no model can declare."""
-    from chalicelib import aws
-
-    items: list[dict] = []
-    start: dict | None = None
-    while True:
-        kwargs: dict[str, Any] = {
-            "TableName": table, "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": pk}}}
-        if sk_prefix:  # DynamoDB refuses an empty string for a key condition
-            kwargs["KeyConditionExpression"] += " AND begins_with(sk, :p)"
-            kwargs["ExpressionAttributeValues"][":p"] = {"S": sk_prefix}
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        reply = aws.dynamodb().query(**kwargs)
-        items.extend(reply.get("Items", []))
-        start = reply.get("LastEvaluatedKey")
-        if not start:
-            return items

@@ -60,7 +60,6 @@ from chalicelib.errors import Refused
 
 METRICS = ("gross", "refunds", "orders")
 EARNINGS = ("gross", "refunds", "fee", "orders")
-TOTALS = ("gross", "refunds", "fee", "orders")  # a creator's month totals on its leaderboard
 
 
 class RevenueCounter(Model):
@@ -86,22 +85,37 @@ class BoardRow(Model):
     o = NumberAttribute(null=True)
     r = NumberAttribute(null=True)
     fee = NumberAttribute(null=True)
+    boardpk = UnicodeAttribute(null=True)
+    ownpk = UnicodeAttribute(null=True)
+    board = db.global_index("board", number_sort="g")  # the platform's boards
+    own = db.global_index("own", number_sort="g")  # each creator's own
+
+
+def _rows(scope: str, kind: str, month: str) -> str:
+    """The partition of a month's rows: a creator's resources, or the platform's creators."""
+    return f"TOP#{scope}#{kind}#{month}"
+
+
+def _board_key(scope: str, kind: str, month: str, currency: str) -> str:
+    """The key of a board on its index (`board` for the platform's, `own` for a creator's)."""
+    return f"{_rows(scope, kind, month)}#{currency}"
 
 
 def _resource_row(creator: str, resource: str, month: str, currency: str
                   ) -> tuple[tuple[str, str], dict[str, str]]:
     """A resource's row in its creator's month, ranked on both boards it belongs to."""
-    return ((f"TOP#creator#{creator}#resources#{month}", f"{currency}#{resource}"),
-            {"boardpk": f"TOP#platform#resources#{month}#{currency}",
-             "ownpk": f"TOP#creator#{creator}#resources#{month}#{currency}"})
+    scope = f"creator#{creator}"
+    return ((_rows(scope, "resources", month), f"{currency}#{resource}"),
+            {"boardpk": _board_key("platform", "resources", month, currency),
+             "ownpk": _board_key(scope, "resources", month, currency)})
 
 
 def _creator_row(creator: str, month: str, currency: str
                  ) -> tuple[tuple[str, str], dict[str, str]]:
     """A creator's row in the platform's month: the creators' board, and the creator's month
     totals for their statement."""
-    return ((f"TOP#platform#creators#{month}", f"{creator}#{currency}"),
-            {"boardpk": f"TOP#platform#creators#{month}#{currency}"})
+    return ((_rows("platform", "creators", month), f"{creator}#{currency}"),
+            {"boardpk": _board_key("platform", "creators", month, currency)})
 
 
 @dataclass
@@ -349,34 +363,20 @@ def _months(first: str, last: str) -> list[str]:
     return [f"{y1 + (m1 - 1 + n) // 12:04d}-{(m1 - 1 + n) % 12 + 1:02d}" for n in range(count)]
 
 
-def _number(item: dict, name: str) -> int:
-    value = item.get(name)
-    return int(value["N"]) if value else 0
+def _ranked(scope: str, kind: str, month: str, currency: str, limit: int) -> list[BoardRow]:
+    """The `limit` rows of a month's board with the largest gross: one Query of its index."""
+    index = BoardRow.board if scope == "platform" else BoardRow.own
+    return list(index.query(_board_key(scope, kind, month, currency),
+                            scan_index_forward=False, limit=limit))
 
 
-# The board a top list reads (a GSI ranked by gross) and its key, per scope and kind.
-def _board(scope: str, kind: str, month: str, currency: str) -> tuple[str, str]:
-    if scope == "platform":
-        return "board", f"TOP#platform#{kind}#{month}#{currency}"
-    return "own", f"TOP#{scope}#{kind}#{month}#{currency}"
-
-
-def _ranked(index: str, key: str, limit: int) -> list[dict]:
-    """The `limit` rows of a board with the largest gross: one Query of its index."""
-    from chalicelib import aws
-
-    reply = aws.dynamodb().query(
-        TableName=settings().stats_table, IndexName=index, Limit=limit,
-        ScanIndexForward=False, KeyConditionExpression="#k = :k",
-        ExpressionAttributeNames={"#k": f"{index}pk"},
-        ExpressionAttributeValues={":k": {"S": key}})
-    return reply.get("Items", [])
-
-
-def _row_id(item: dict, kind: str) -> str:
-    sk = item["sk"]["S"]
+def _row_id(row: BoardRow, kind: str) -> str:
     # resource rows: <currency>#<resource>; creator rows: <creator>#<currency>
-    return sk.partition("#")[2] if kind == "resources" else sk.rpartition("#")[0]
+    return row.sk.partition("#")[2] if kind == "resources" else row.sk.rpartition("#")[0]
+
+
+def _n(value: Any) -> int:
+    return int(value or 0)
 
 
 def top(scope: str, kind: str, currency: str, first: str, last: str, limit: int) -> TopReport:
@@ -386,10 +386,10 @@ def top(scope: str, kind: str, currency: str, first: str, last: str, limit: int)
     outside every month's best is left out). Names are the caller's to fill in."""
     totals: dict[str, dict[str, int]] = {}
     for month in _months(first, last):
-        for item in _ranked(*_board(scope, kind, month, currency), limit):
+        for item in _ranked(scope, kind, month, currency, limit):
             row = totals.setdefault(_row_id(item, kind), {"g": 0, "o": 0, "r": 0})
             for name in row:
-                row[name] += _number(item, name)
+                row[name] += _n(getattr(item, name))
     ranked = sorted(totals.items(), key=lambda kv: (-kv[1]["g"], -kv[1]["o"], kv[0]))
     return TopReport(kind=kind, currency=currency, date_from=first, date_to=last, items=[
         TopItem(rank=n, id=key, gross=v["g"], refunds=v["r"], orders=v["o"])
@@ -408,19 +408,16 @@ def statement(creator_id: str, month: str, today: str) -> Statement:
     if len(month) != 7 or month > today[:7]:
         raise Refused("Not a past or current month (YYYY-MM).", code="invalid_month")
     end = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-    table = settings().stats_table
-    mine = db.query_raw(table, f"TOP#platform#creators#{month}", f"{creator_id}#")
-    totals = []
-    for item in sorted(mine, key=lambda i: i["sk"]["S"]):
-        g, r, f = (_number(item, name) for name in ("g", "r", "fee"))
-        totals.append(StatementTotal(currency=item["sk"]["S"].rpartition("#")[2], gross=g,
-                                     refunds=r, fee=f, net=g - r - f,
-                                     orders=_number(item, "o")))
-    rows = db.query_raw(table, f"TOP#creator#{creator_id}#resources#{month}", "")
-    lines = sorted((StatementLine(currency=item["sk"]["S"].partition("#")[0],
-                                  resource_id=_row_id(item, "resources"),
-                                  gross=_number(item, "g"), refunds=_number(item, "r"),
-                                  orders=_number(item, "o")) for item in rows),
+    mine = BoardRow.query(_rows("platform", "creators", month),
+                          BoardRow.sk.startswith(f"{creator_id}#"))
+    totals = [StatementTotal(currency=row.sk.rpartition("#")[2], gross=_n(row.g),
+                             refunds=_n(row.r), fee=_n(row.fee),
+                             net=_n(row.g) - _n(row.r) - _n(row.fee), orders=_n(row.o))
+              for row in sorted(mine, key=lambda row: row.sk)]
+    rows = BoardRow.query(_rows(f"creator#{creator_id}", "resources", month))
+    lines = sorted((StatementLine(currency=row.sk.partition("#")[0],
+                                  resource_id=_row_id(row, "resources"), gross=_n(row.g),
+                                  refunds=_n(row.r), orders=_n(row.o)) for row in rows),
                    key=lambda line: (line.currency, -line.gross, line.resource_id))
     return Statement(month=month, date_from=start.isoformat(), date_to=end.isoformat(),
                      totals=totals, lines=lines)
