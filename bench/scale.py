@@ -133,7 +133,9 @@ def _recommendation_items(ranges: list[tuple[int, int, int]], buyer_id: str,
     would have left them after every loaded order: every order is replayed in memory through
     `ranking.add_purchase` (orders by number, each user's in turn), counting the co-purchases
     of the bench buyer's seeds and of RELATED, and the purchases under the buyer's top tags.
-    The last seven days of orders (2,880 a day at every size) are this week's trending."""
+    The last seven days of orders (2,880 a day at every size) are this week's trending.
+    What a request reads of a key is its TOP summary (`store.counts_item`: its KEEP largest
+    counts); the count rows behind it are never read by a request, so they are not loaded."""
     from collections import Counter, defaultdict
 
     from chalicelib.config import settings

@@ -188,36 +188,43 @@ class Read(NamedTuple):
     keys: list[dict]
     projection: str | None = None  # ProjectionExpression
     names: dict | None = None  # ExpressionAttributeNames
+    consistent: bool = False  # ConsistentRead
+
+
+BATCH_GET_KEYS = 100  # DynamoDB's most keys in one BatchGetItem
 
 
 def batch_read(*reads: Read) -> list[list[dict]]:
-    """One BatchGetItem over several tables: the raw items each read found, in the order of
-    the reads (keys DynamoDB left unprocessed are asked again). One read per table; a read
-    without keys finds nothing and is not sent."""
+    """One BatchGetItem over several tables (one per BATCH_GET_KEYS keys): the raw items each
+    read found, in the order of the reads (keys DynamoDB left unprocessed are asked again).
+    One read per table; a read without keys finds nothing and is not sent."""
     from chalicelib import aws
 
     tables = [read.table for read in reads]
     if len(set(tables)) != len(tables):
         raise ValueError(f"one read per table in a BatchGetItem: {tables}")
-    request: dict[str, dict] = {}
-    for read in reads:
-        if not read.keys:
-            continue
-        part: dict[str, Any] = {"Keys": read.keys}
-        if read.projection:
-            part["ProjectionExpression"] = read.projection
-        if read.names:
-            part["ExpressionAttributeNames"] = read.names
-        request[read.table] = part
     found: dict[str, list[dict]] = {table: [] for table in tables}
-    pending = request
-    for _ in range(5):
-        if not pending:
-            break
-        reply = aws.dynamodb().batch_get_item(RequestItems=pending)
-        for table, items in reply.get("Responses", {}).items():
-            found[table].extend(items)
-        pending = reply.get("UnprocessedKeys") or {}
-    if pending:
-        raise RuntimeError("DynamoDB left keys unprocessed")
+    wanted = [(read, key) for read in reads for key in read.keys]
+    for start in range(0, len(wanted), BATCH_GET_KEYS):
+        request: dict[str, dict] = {}
+        for read, key in wanted[start:start + BATCH_GET_KEYS]:
+            if read.table not in request:
+                request[read.table] = {"Keys": []}
+                if read.projection:
+                    request[read.table]["ProjectionExpression"] = read.projection
+                if read.names:
+                    request[read.table]["ExpressionAttributeNames"] = read.names
+                if read.consistent:
+                    request[read.table]["ConsistentRead"] = True
+            request[read.table]["Keys"].append(key)
+        pending = request
+        for _ in range(5):
+            if not pending:
+                break
+            reply = aws.dynamodb().batch_get_item(RequestItems=pending)
+            for table, items in reply.get("Responses", {}).items():
+                found[table].extend(items)
+            pending = reply.get("UnprocessedKeys") or {}
+        if pending:
+            raise RuntimeError("DynamoDB left keys unprocessed")
     return [found[table] for table in tables]

@@ -11,6 +11,7 @@ context reacts to another's events without importing its storage."""
 from __future__ import annotations
 
 import importlib
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -46,6 +47,10 @@ SUBSCRIBERS: dict[str, tuple[str, ...]] = {
                        "chalicelib.recommendations.events:on_order_refunded"),
     "membership.paid": ("chalicelib.points.events:on_membership_paid",),
 }
+
+# "module:function" of each subscriber's work deferred to the end of an SQS batch (once per
+# batch, not per event), called only when its module was loaded by a subscriber.
+AFTER_BATCH: tuple[str, ...] = ("chalicelib.recommendations.events:after_batch",)
 
 _models: dict[tuple[str, str], Any] = {}
 
@@ -160,3 +165,11 @@ def dispatch(event: DomainEvent) -> None:
     for target in SUBSCRIBERS.get(event.type, ()):
         module, function = target.split(":")
         getattr(importlib.import_module(module), function)(event)
+
+
+def after_batch() -> None:
+    """Once the batch's events are dispatched: each subscriber's deferred work."""
+    for target in AFTER_BATCH:
+        module, function = target.split(":")
+        if module in sys.modules:
+            getattr(sys.modules[module], function)()

@@ -301,6 +301,10 @@ def handle(records: list[dict[str, Any]]) -> dict[str, Any]:
             continue
         # The same message twice in one batch (a relay's resend) is counted once.
         messages.setdefault(message.counted_id, message)
+    try:
+        outbox.after_batch()
+    except Exception:  # noqa: BLE001 - the events are applied; what is deferred waits
+        logger.exception("deferred subscriber work not done")
     counted: list[Message] = []
     for chunk in _chunks(list(messages.values())):
         try:

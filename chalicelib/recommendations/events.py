@@ -23,3 +23,8 @@ def on_order_refunded(event: outbox.DomainEvent) -> None:
     paid, refunded = int(p.get("amount_paid") or 0), int(p.get("amount_refunded") or 0)
     if paid > 0 and refunded >= paid:
         service.order_refunded(event, order_id=p["order_id"], user_id=p["user_id"])
+
+
+def after_batch() -> None:
+    """After an SQS batch: the summaries its purchases put behind their count rows."""
+    service.refresh_summaries()

@@ -25,6 +25,9 @@ from chalicelib.recommendations.schemas import Recommendations
 
 SUBSCRIBER = "recommendations"
 ATTEMPTS = 5
+# The count rows this process counted since it last refreshed their summaries, {pk: ids}:
+# refreshed once per key after the SQS batch (`refresh_summaries`), not once per purchase.
+_behind: dict[str, set[str]] = {}
 
 
 def _today() -> date:
@@ -137,8 +140,10 @@ def order_paid(event: outbox.DomainEvent, order_id: str, user_id: str,
                     store.record_applied(marker, user_id, None, version)
                 else:
                     new, partners = change
-                    store.record_purchase(marker, user_id, new, version, rid, partners,
-                                          ranking.counted_tags(owned), day)
+                    counted = store.record_purchase(marker, user_id, new, version, rid,
+                                                    partners, ranking.counted_tags(owned), day)
+                    for pk, rows in counted.items():
+                        _behind.setdefault(pk, set()).update(rows)
                 break
             except store.Applied:
                 break
@@ -146,6 +151,16 @@ def order_paid(event: outbox.DomainEvent, order_id: str, user_id: str,
                 continue
         else:
             raise RuntimeError(f"the profile of {user_id} kept changing")
+
+
+def refresh_summaries() -> None:
+    """Bring the summaries of the keys counted since the last call up to their rows (after
+    each SQS batch). Kept for the next call when it fails: the counts are already exact in
+    their rows; only what requests read waits."""
+    behind = dict(_behind)
+    store.refresh(behind)
+    for pk in behind:
+        _behind.pop(pk, None)
 
 
 def order_refunded(event: outbox.DomainEvent, order_id: str, user_id: str) -> None:
