@@ -155,8 +155,7 @@ def dashboard(ctx: Ctx) -> Dashboard:
     last = db.now_iso()[:10]
     first = (date.fromisoformat(last) - timedelta(days=days - 1)).isoformat()
     money = {r["period"]: r for r in revenue.revenue("platform", currency, first, last, "day")}
-    counts = {name: rollup.daily(name, first, last)
-              for name in ("signups", "views", "checkouts", "paid")}
+    counts = rollup.dailies(("signups", "views", "checkouts", "paid"), first, last)
     members = reports.memberships(first, last, currency, "day")
     rows = [DashboardDay(day=m.period, gross=money[m.period]["gross"],
                          refunds=money[m.period]["refunds"], net=money[m.period]["net"],

@@ -1,6 +1,7 @@
 """The behaviour reports, from the rollup's daily counters: the funnel (views → checkouts →
 paid), memberships (active members, MRR, churn) and users (new users, searches, downloads).
-Each reads one Query per counter family, whatever the range (at most two years)."""
+Each reads one Query per scope of counters (every metric of a scope's day is one item), and
+one per gauge, whatever the range (at most two years)."""
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -24,13 +25,12 @@ def funnel(first: str, last: str, granularity: str, resource_id: str | None) -> 
     """Views, checkouts and paid orders of the platform, or of one resource."""
     periods.check_range(first, last)
     scope = f"resource#{resource_id}" if resource_id else "platform"
-    series = {name: rollup.daily(name, first, last, scope)
-              for name in ("views", "checkouts", "paid")}
+    series, viewers = rollup.scope_days(scope, first, last, ("views", "checkouts", "paid"))
     rows = periods.summed(first, last, granularity, series)
     views, checkouts, paid = (sum(values.values()) for values in series.values())
     return FunnelReport(
         scope=scope, granularity=granularity, date_from=first, date_to=last, views=views,
-        unique_viewers=rollup.unique(scope, first, last), checkouts=checkouts, paid=paid,
+        unique_viewers=viewers, checkouts=checkouts, paid=paid,
         view_to_checkout=_rate(checkouts, views), checkout_to_paid=_rate(paid, checkouts),
         view_to_paid=_rate(paid, views),
         rows=[FunnelRow(period=period, **row) for period, row in rows.items()])
@@ -43,8 +43,8 @@ def memberships(first: str, last: str, currency: str, granularity: str) -> Membe
     before = (date.fromisoformat(first) - timedelta(days=1)).isoformat()
     active = rollup.gauge("members", before, last)
     mrr = rollup.gauge(f"mrr#{currency}", first, last)
-    flows = {name: rollup.daily(name, first, last)
-             for name in ("members_started", "members_renewed", "members_cancelled")}
+    flows = rollup.dailies(("members_started", "members_renewed", "members_cancelled"),
+                           first, last)
     sums = periods.summed(first, last, granularity, flows)
     ends = periods.last_days(first, last, granularity)
     cancelled = sum(flows["members_cancelled"].values())
@@ -62,8 +62,7 @@ def memberships(first: str, last: str, currency: str, granularity: str) -> Membe
 def users(first: str, last: str, granularity: str) -> UsersReport:
     """New users per period, and what users did: searches and downloads."""
     periods.check_range(first, last)
-    series = {name: rollup.daily(name, first, last)
-              for name in ("signups", "searches", "downloads")}
+    series = rollup.dailies(("signups", "searches", "downloads"), first, last)
     rows = periods.summed(first, last, granularity, series)
     return UsersReport(
         granularity=granularity, date_from=first, date_to=last,

@@ -5,9 +5,10 @@ Each event applies once (an `APPLIED#` marker in the same transaction); a refund
 its order had not yet counted (the event carries the refunded total, and the order's counted
 total is kept beside the counters), so a redelivered or late event adds nothing.
 
-Counters: REV#<scope>#<metric>#<currency> / <yyyy-mm-dd>, scope `platform` or
-`creator#<id>`, metric gross, refunds, orders or fee; a report reads one counter family
-(scope, metric, currency) with one Query.
+Counters: REV#<scope>#<currency> / <yyyy-mm-dd>, scope `platform` or `creator#<id>`, one
+item a day holding the four metrics as attributes (gross, refunds, orders, fee), so an event
+updates one item per scope (a write is billed per item) and a report reads its scope and
+currency with one Query.
 
 An order's amount is split over its lines in proportion to their unit amounts (largest
 remainder); a creator's part is the sum of their lines. A refund is split the same way (the
@@ -63,14 +64,19 @@ EARNINGS = ("gross", "refunds", "fee", "orders")
 
 
 class RevenueCounter(Model):
+    """REV#<scope>#<currency> / <yyyy-mm-dd>: a scope's revenue of a day in one currency."""
+
     Meta = db.table_meta("stats_table")
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
-    value = NumberAttribute(default=0)
+    gross = NumberAttribute(null=True)
+    refunds = NumberAttribute(null=True)
+    orders = NumberAttribute(null=True)
+    fee = NumberAttribute(null=True)
 
     @staticmethod
-    def key(scope: str, metric: str, currency: str) -> str:
-        return f"REV#{scope}#{metric}#{currency}"
+    def key(scope: str, currency: str) -> str:
+        return f"REV#{scope}#{currency}"
 
 
 class BoardRow(Model):
@@ -129,7 +135,7 @@ class Changes:
 
     def counter(self, scope: str, metric: str, currency: str, day: str, value: int) -> None:
         if value:
-            self.adds[RevenueCounter.key(scope, metric, currency), day]["value"] += value
+            self.adds[RevenueCounter.key(scope, currency), day][metric] += value
 
     def row(self, at: tuple[tuple[str, str], dict[str, str]], **values: int) -> None:
         key, keys = at
@@ -322,17 +328,21 @@ def report(scope: str, currency: str, first: str, last: str,
 
 def _series(scope: str, currency: str, first: str, last: str, granularity: str,
             metrics: tuple[str, ...]) -> dict[str, dict[str, int]]:
-    """Each metric per period between two days (inclusive): one Query per metric."""
-    values = {metric: {row.sk: int(row.value) for row in RevenueCounter.query(
-        RevenueCounter.key(scope, metric, currency),
-        RevenueCounter.sk.between(first, last))} for metric in metrics}
+    """Each metric per period between two days (inclusive): one Query for all of them."""
+    values: dict[str, dict[str, int]] = {metric: {} for metric in metrics}
+    for row in RevenueCounter.query(RevenueCounter.key(scope, currency),
+                                    RevenueCounter.sk.between(first, last)):
+        for metric in metrics:
+            value = getattr(row, metric)
+            if value is not None:
+                values[metric][row.sk] = int(value)
     return periods.summed(first, last, granularity, values)
 
 
 def revenue(scope: str, currency: str, first: str, last: str,
             granularity: str) -> list[dict[str, Any]]:
     """Gross, refunds, net and orders per day, week (from Monday) or month between two days
-    (inclusive), in one currency: one Query per metric."""
+    (inclusive), in one currency: one Query."""
     rows = _series(scope, currency, first, last, granularity, METRICS)
     return [{"period": period, "gross": r["gross"], "refunds": r["refunds"],
              "net": r["gross"] - r["refunds"], "orders": r["orders"]}
@@ -342,7 +352,7 @@ def revenue(scope: str, currency: str, first: str, last: str,
 def earnings(creator_id: str, currency: str, first: str, last: str,
              granularity: str) -> EarningsReport:
     """A creator's gross, refunds, platform fee and net (what is payable: gross − refunds −
-    fee) per day, week or month: one Query per metric (4)."""
+    fee) per day, week or month: one Query."""
     periods.check_range(first, last)
     rows = _series(f"creator#{creator_id}", currency, first, last, granularity, EARNINGS)
     return EarningsReport(currency=currency, granularity=granularity, date_from=first,

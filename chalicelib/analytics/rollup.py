@@ -10,12 +10,16 @@ one (SQS delivers at least once, and a regrouped retry mixes old and new message
 counted twice: a transaction refused on a marker is committed again without the messages it
 names.
 
-Counters: C#<metric>#<scope> / <day>, scope `platform`, `resource#<id>`, `creator#<id>` or
-`category#<slug>`. Platform-wide counters are hot (every batch writes them), so they are
-sharded into <day>#<shard> items and summed on read; a report still reads one counter family
-with one Query. Unique viewers are a linear-counting sketch: the viewer's hash sets one of
-SKETCH_BUCKETS buckets, kept as a number set that grows by set union (ADD), itself idempotent.
-Gauges (active members, MRR) add their changes to the day and to a `TOTAL` item.
+Counters: one item per scope and day, C#<scope> / <day>, holding every metric of that scope
+and day as its own number attribute (views, checkouts, paid, ...), so a purchase's messages
+update one item per scope instead of one per metric and scope (a write is billed per item),
+and a report reads all the metrics it needs of a scope with one Query. Scope `platform`,
+`resource#<id>`, `creator#<id>` or `category#<slug>`. Platform-wide items are hot (every
+batch writes them), so they are sharded into <day>#<shard> items and summed on read. Unique
+viewers are a linear-counting sketch in the same items (`viewers`): the viewer's hash sets one
+of SKETCH_BUCKETS buckets, a number set that grows by set union (ADD), itself idempotent.
+Gauges (active members, MRR) are C#<gauge>#platform / <day> items adding their changes (`value`)
+to the day and to a `TOTAL` item.
 """
 from __future__ import annotations
 
@@ -45,18 +49,47 @@ MAX_ITEMS = 100
 TOTAL = "TOTAL"
 
 
-class Counter(Model):
-    """C#<metric>#<scope> / <yyyy-mm-dd>[#<shard>] (or TOTAL, for a gauge)."""
+# Every metric a scope's day item may hold (its number attributes).
+METRICS = ("views", "searches", "checkouts", "downloads", "signups", "reviews", "paid",
+           "refunded", "members_started", "members_cancelled", "members_renewed")
+
+
+class ScopeDay(Model):
+    """C#<scope> / <yyyy-mm-dd>[#<shard>]: a scope's counters of a day (one per METRICS
+    name), and its viewer sketch."""
+
+    Meta = db.table_meta("stats_table")
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    views = NumberAttribute(null=True)
+    searches = NumberAttribute(null=True)
+    checkouts = NumberAttribute(null=True)
+    downloads = NumberAttribute(null=True)
+    signups = NumberAttribute(null=True)
+    reviews = NumberAttribute(null=True)
+    paid = NumberAttribute(null=True)
+    refunded = NumberAttribute(null=True)
+    members_started = NumberAttribute(null=True)
+    members_cancelled = NumberAttribute(null=True)
+    members_renewed = NumberAttribute(null=True)
+    viewers = NumberSetAttribute(null=True)
+
+    @staticmethod
+    def key(scope: str) -> str:
+        return f"C#{scope}"
+
+
+class Gauge(Model):
+    """C#<gauge>#platform / <yyyy-mm-dd> (the day's change) or TOTAL (the value now)."""
 
     Meta = db.table_meta("stats_table")
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     value = NumberAttribute(null=True)
-    buckets = NumberSetAttribute(null=True)
 
     @staticmethod
-    def key(metric: str, scope: str) -> str:
-        return f"C#{metric}#{scope}"
+    def key(gauge: str) -> str:
+        return f"C#{gauge}#platform"
 
 
 class MalformedEvent(ValueError):
@@ -116,39 +149,52 @@ def _scopes(resource_id: str | None, creator_id: str | None,
 
 @dataclass
 class Delta:
-    """What a set of messages adds: numbers per counter and sketch buckets per counter."""
+    """What a set of messages adds: numbers per (item, metric), sketch buckets per item, and
+    the gauges' changes per item."""
 
-    values: Tally = field(default_factory=Tally)
-    buckets: defaultdict = field(default_factory=lambda: defaultdict(set))
-    gauges: set = field(default_factory=set)  # counters whose TOTAL item moves with the day
+    values: Tally = field(default_factory=Tally)  # (pk, sk, metric) -> n
+    buckets: defaultdict = field(default_factory=lambda: defaultdict(set))  # (pk, sk) -> set
+    gauges: Tally = field(default_factory=Tally)  # (pk, sk) -> n
 
     def add(self, metric: str, scope: str, day: str, value: int, shard: int | None = None
             ) -> None:
         if value:
             sk = day if shard is None else f"{day}#{shard}"
-            self.values[Counter.key(metric, scope), sk] += value
+            self.values[ScopeDay.key(scope), sk, metric] += value
 
     def platform(self, metric: str, day: str, value: int, shard: int) -> None:
         self.add(metric, "platform", day, value, shard)
 
-    def gauge(self, metric: str, day: str, value: int) -> None:
+    def gauge(self, name: str, day: str, value: int) -> None:
         if value:
-            self.add(metric, "platform", day, value)
-            self.values[Counter.key(metric, "platform"), TOTAL] += value
-            self.gauges.add(Counter.key(metric, "platform"))
+            self.gauges[Gauge.key(name), day] += value
+            self.gauges[Gauge.key(name), TOTAL] += value
 
     def sketch(self, scope: str, day: str, viewer: str, sharded: bool) -> None:
         h = _hash(viewer)
         sk = f"{day}#{h % SHARDS}" if sharded else day
-        self.buckets[Counter.key("viewers", scope), sk].add((h >> 8) % SKETCH_BUCKETS)
+        self.buckets[ScopeDay.key(scope), sk].add((h >> 8) % SKETCH_BUCKETS)
 
     def keys(self) -> set[tuple[str, str]]:
-        return {key for key, value in self.values.items() if value} | set(self.buckets)
+        """The items this delta writes (one update each)."""
+        return ({(pk, sk) for (pk, sk, _), value in self.values.items() if value}
+                | set(self.buckets) | {key for key, value in self.gauges.items() if value})
 
     def merge(self, other: Delta) -> None:
         self.values.update(other.values)
+        self.gauges.update(other.gauges)
         for key, buckets in other.buckets.items():
             self.buckets[key] |= buckets
+
+    def item_updates(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """{(pk, sk): {metric: n, "viewers": buckets}} of the scopes' day items."""
+        out: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
+        for (pk, sk, metric), value in self.values.items():
+            if value:
+                out[pk, sk][metric] = value
+        for key, buckets in self.buckets.items():
+            out[key]["viewers"] = buckets
+        return dict(out)
 
 
 def _fact_delta(fact: Fact, shard: int, delta: Delta) -> None:
@@ -241,11 +287,13 @@ def _commit(chunk: list[Message]) -> list[Message]:
                 for message in chunk:
                     marker = outbox.applied_marker("stats_table", "rollup", message.counted_id)
                     tx.save(marker, condition=type(marker).pk.does_not_exist())
-                for (pk, sk), value in sorted(total.values.items()):
+                for (pk, sk), adds in sorted(total.item_updates().items()):
+                    tx.update(ScopeDay(pk=pk, sk=sk), actions=[
+                        getattr(ScopeDay, name).add(value) for name, value in sorted(
+                            adds.items())])
+                for (pk, sk), value in sorted(total.gauges.items()):
                     if value:
-                        tx.update(Counter(pk=pk, sk=sk), actions=[Counter.value.add(value)])
-                for (pk, sk), buckets in sorted(total.buckets.items()):
-                    tx.update(Counter(pk=pk, sk=sk), actions=[Counter.buckets.add(buckets)])
+                        tx.update(Gauge(pk=pk, sk=sk), actions=[Gauge.value.add(value)])
         except TransactWriteError as exc:
             codes = db.cancellation_codes(exc)
             seen = {m.counted_id for m, code in zip(chunk, codes, strict=False)
@@ -318,16 +366,38 @@ def handle(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 # --- reading -----------------------------------------------------------------------------------
 
+def scope_days(scope: str, first_day: str, last_day: str, metrics: Iterable[str]
+               ) -> tuple[dict[str, dict[str, int]], int]:
+    """{metric: {day: value}} of a scope between two days (inclusive), shards summed, and its
+    estimated distinct viewers over them: one Query."""
+    names = list(metrics)
+    unknown = set(names) - set(METRICS)
+    if unknown:
+        raise ValueError(f"not a counted metric: {sorted(unknown)}")
+    out: dict[str, dict[str, int]] = {name: defaultdict(int) for name in names}
+    shards: dict[str, set[int]] = defaultdict(set)
+    for row in ScopeDay.query(ScopeDay.key(scope),
+                              ScopeDay.sk.between(first_day, last_day + "#~")):
+        for name in names:
+            value = getattr(row, name)
+            if value is not None:
+                out[name][row.sk[:10]] += int(value)
+        if row.viewers:
+            shards[row.sk[11:]] |= {int(b) for b in row.viewers}
+    viewers = sum(estimate(len(buckets)) for buckets in shards.values())
+    return {name: dict(days) for name, days in out.items()}, viewers
+
+
+def dailies(metrics: Iterable[str], first_day: str, last_day: str, scope: str = "platform"
+            ) -> dict[str, dict[str, int]]:
+    """{metric: {day: value}} of a scope between two days (inclusive): one Query."""
+    return scope_days(scope, first_day, last_day, metrics)[0]
+
+
 def daily(metric: str, first_day: str, last_day: str, scope: str = "platform"
           ) -> dict[str, int]:
-    """The per-day values of a counter between two days (inclusive), shards summed: one
-    Query."""
-    out: dict[str, int] = defaultdict(int)
-    for row in Counter.query(Counter.key(metric, scope),
-                             Counter.sk.between(first_day, last_day + "#~")):
-        if row.value is not None and row.sk != TOTAL:
-            out[row.sk[:10]] += int(row.value)
-    return dict(out)
+    """The per-day values of one metric of a scope between two days (inclusive): one Query."""
+    return dailies([metric], first_day, last_day, scope)[metric]
 
 
 def gauge(metric: str, first_day: str, last_day: str) -> dict[str, int]:
@@ -335,7 +405,7 @@ def gauge(metric: str, first_day: str, last_day: str) -> dict[str, int]:
     changes after each day, from one Query (the days from `first_day` on, and TOTAL)."""
     changes: dict[str, int] = defaultdict(int)
     total = 0
-    for row in Counter.query(Counter.key(metric, "platform"), Counter.sk >= first_day):
+    for row in Gauge.query(Gauge.key(metric), Gauge.sk >= first_day):
         if row.sk == TOTAL:
             total = int(row.value or 0)
         elif row.value is not None:
@@ -356,11 +426,7 @@ def gauge(metric: str, first_day: str, last_day: str) -> dict[str, int]:
 def unique(scope: str, first_day: str, last_day: str) -> int:
     """Estimated distinct viewers of `scope` over the days (inclusive): one Query; the union of
     the days' sketches, each shard estimated by linear counting and summed."""
-    shards: dict[str, set[int]] = defaultdict(set)
-    for row in Counter.query(Counter.key("viewers", scope),
-                             Counter.sk.between(first_day, last_day + "#~")):
-        shards[row.sk[11:]] |= set(int(b) for b in (row.buckets or ()))
-    return sum(estimate(len(buckets)) for buckets in shards.values())
+    return scope_days(scope, first_day, last_day, ())[1]
 
 
 def estimate(filled: int, buckets: int = SKETCH_BUCKETS) -> int:

@@ -28,10 +28,10 @@ def counter(boto, resource_id: str) -> int | None:
     """The resource's views today (an unsharded counter: one item)."""
     item = boto("dynamodb").get_item(
         TableName=ENV["STATS_TABLE"], ConsistentRead=True,
-        Key={"pk": {"S": f"C#views#resource#{resource_id}"},
+        Key={"pk": {"S": f"C#resource#{resource_id}"},
              "sk": {"S": datetime.now(UTC).date().isoformat()}},
     ).get("Item")
-    return int(item["value"]["N"]) if item else None
+    return int(item["views"]["N"]) if item and "views" in item else None
 
 
 def queue_url(boto, name: str) -> str:
