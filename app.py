@@ -15,6 +15,7 @@ from chalicelib.blueprints import (
     auth,
     catalog,
     commerce,
+    community,
     coupons,
     creator,
     me,
@@ -41,7 +42,7 @@ app.register_middleware(envelope_middleware, "http")
 
 for blueprint in (system.bp, auth.bp, me.bp, admin.bp, creator.bp, catalog.bp, moderation.bp,
                   commerce.bp, coupons.bp, memberships.bp, points.bp, reports.bp,
-                  recommendations.bp):
+                  recommendations.bp, community.bp):
     app.register_blueprint(blueprint)
 
 if settings().local_mode:

@@ -62,6 +62,7 @@ class Settings:
     memberships_table: str
     points_table: str
     recommendations_table: str
+    community_table: str
     orders_table: str
     idempotency_table: str
     payments_queue: str
@@ -133,6 +134,7 @@ class Settings:
             memberships_table=req("MEMBERSHIPS_TABLE"),
             points_table=req("POINTS_TABLE"),
             recommendations_table=req("RECOMMENDATIONS_TABLE"),
+            community_table=req("COMMUNITY_TABLE"),
             orders_table=req("ORDERS_TABLE"),
             idempotency_table=req("IDEMPOTENCY_TABLE"),
             payments_queue=req("PAYMENTS_QUEUE"),

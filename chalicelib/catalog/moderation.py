@@ -3,7 +3,7 @@ written to the audit log in the same transaction as the change it records; listi
 search index follow right after (catalog.indexing, idempotently, so a retry converges)."""
 from __future__ import annotations
 
-from chalicelib import cursor, db
+from chalicelib import cursor, db, outbox
 from chalicelib.catalog import audit, indexing, store
 from chalicelib.catalog.indexing import reindex
 from chalicelib.catalog.resources import ATTEMPTS, load, resource_out, view
@@ -42,12 +42,28 @@ def _decide(actor_id: str, resource_id: str, action: str, reason: str | None,
         transition = RESOURCE_TRANSITIONS[name]
         if resource.status not in transition.source:
             raise WrongState(f"A {resource.status.replace('_', ' ')} resource cannot {action}.")
-        actions.append(ResourceRecord.updated_at.set(db.now_iso()))
+        now = db.now_iso()
+        actions.append(ResourceRecord.updated_at.set(now))
         entry = audit.entry(actor_id, action, resource_id, reason, details)
-        if store.apply_transition(resource, transition, actions, guard=guard, audit=entry):
+        events = _reviewed_event(resource, name, reason, now)
+        if store.apply_transition(resource, transition, actions, guard=guard, audit=entry,
+                                  events=events):
+            outbox.publish(events)
             reindex(resource_id)
             return load(resource_id)
     raise Concurrent()
+
+
+def _reviewed_event(r: ResourceRecord, transition: str, reason: str | None,
+                    now: str) -> list:
+    """`resource.reviewed` {resource_id, creator_id, title, outcome: approved | rejected,
+    new_version, reason}: a review decision, for the creator's notification."""
+    if not transition.startswith(("approve", "reject")):
+        return []
+    return [outbox.record("catalog_table", "resource.reviewed", {
+        "resource_id": r.resource_id, "creator_id": r.creator_id, "title": r.title,
+        "outcome": "approved" if transition.startswith("approve") else "rejected",
+        "new_version": transition.endswith("_version"), "reason": reason}, now)]
 
 
 def approve(admin_id: str, resource_id: str) -> ResourceOut:

@@ -235,3 +235,23 @@ def popular(category: str | None, limit: int) -> list[ResourceCard]:
     """The best-selling published resources, of a category (with its subcategories) or of
     all. One Query."""
     return catalog(category, None, "popular", limit, None).items
+
+
+# ---------------------------------------------------------------- for reviews
+
+def add_rating_change(tx, resource_id: str, sum_delta: int, count_delta: int) -> None:
+    """In an open `db.transaction()`: the resource's rating sum and count moved by a review
+    posted, changed, hidden or removed (atomic ADDs, so concurrent ratings stay exact);
+    condition: the resource exists."""
+    tx.update(ResourceRecord(pk=ResourceRecord.key(resource_id), sk="META"),
+              actions=[ResourceRecord.rating_sum.add(sum_delta),
+                       ResourceRecord.rating_count.add(count_delta)],
+              condition=ResourceRecord.pk.exists(), add_version_condition=False)
+
+
+def rating_changed(resource_id: str) -> None:
+    """After a rating change committed: the resource's listing cards re-ranked (their
+    `rating` order). Best effort; the next change or re-index rewrites them anyway."""
+    from chalicelib.catalog import indexing
+
+    indexing.rerank(resource_id)

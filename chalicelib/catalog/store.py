@@ -412,11 +412,13 @@ def _allowed_from(transition: Transition) -> Any:
 
 
 def apply_transition(resource: ResourceRecord, transition: Transition, actions: list,
-                     guard: Any = None, audit: AuditRecord | None = None) -> bool:
+                     guard: Any = None, audit: AuditRecord | None = None,
+                     events: list | None = None) -> bool:
     """Write `transition` of `resource` with `actions` as ONE conditional write: the status
     must be one the transition is allowed from (and `guard`, what else the actions were
     computed from, must still hold), whatever version was read; with `audit`, the entry is
-    saved in the same transaction. False when the condition failed: another transition won.
+    saved in the same transaction, as are the outbox items of `events`. False when the
+    condition failed: another transition won.
 
     The version is still incremented, so an edit computed from the state before fails."""
     from pynamodb.exceptions import TransactWriteError, UpdateError
@@ -437,6 +439,8 @@ def apply_transition(resource: ResourceRecord, transition: Transition, actions: 
                 tx.update(resource, actions=writes, condition=condition,
                           add_version_condition=False)
                 tx.save(audit)
+                for event in events or ():
+                    tx.save(event)
     except UpdateError as exc:
         if db.is_condition_failure(exc):
             return False

@@ -130,3 +130,11 @@ def owned_in(items: list[dict]) -> set[str]:
     prefix = len(Entitlement.sort_key(""))
     return {item["sk"]["S"][prefix:] for item in items
             if item.get("status", {}).get("S") in (Access.ACTIVE, Access.SUSPENDED)}
+
+
+def add_ownership_check(tx, user_id: str, resource_id: str) -> None:
+    """In an open `db.transaction()` of another context: the user holds an active
+    entitlement of the resource (bought and not refunded, or claimed free), so what the
+    transaction writes cannot outlive a refund that raced it."""
+    tx.condition_check(Entitlement, Entitlement.key(user_id), Entitlement.sort_key(resource_id),
+                       condition=Entitlement.status == Access.ACTIVE)

@@ -27,6 +27,7 @@ NAMED_BY_ENV = {
     "MEMBERSHIPS_TABLE": "MembershipsTable",
     "POINTS_TABLE": "PointsTable",
     "RECOMMENDATIONS_TABLE": "RecommendationsTable",
+    "COMMUNITY_TABLE": "CommunityTable",
     "ORDERS_TABLE": "OrdersTable",
     "IDEMPOTENCY_TABLE": "IdempotencyTable",
     "UPLOADS_BUCKET": "UploadsBucket",
