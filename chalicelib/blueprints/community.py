@@ -114,7 +114,7 @@ def delete_comment(ctx: Ctx, resource_id: str, comment_id: str) -> None:
 
 
 @api.route(RES + "/reports", "POST", role=USER, tags=TAGS, body=ReportIn, response=ReportOut,
-           errors=(400, 401, 404, 409, 422),
+           errors=(400, 401, 404, 409),
            summary="Report the resource, one of its reviews or one of its comments")
 def report(ctx: Ctx, resource_id: str) -> ReportOut:
     b = ctx.body
@@ -131,7 +131,7 @@ def cases(ctx: Ctx) -> CaseList:
 
 
 @api.route("/admin/moderation/decisions", "POST", role=ADMIN, tags=TAGS, body=DecisionIn,
-           response=CaseEnvelope, errors=(400, 401, 403, 404, 409, 422),
+           response=CaseEnvelope, errors=(400, 401, 403, 404, 409),
            summary="Hide, show again or dismiss the reports of a resource, review or comment")
 def decide(ctx: Ctx) -> CaseEnvelope:
     b = ctx.body
@@ -177,7 +177,7 @@ def my_notifications(ctx: Ctx) -> NotificationList:
 
 
 @api.route("/me/notifications/read", "POST", role=USER, tags=TAGS, body=MarkReadIn,
-           response=UnreadOut, errors=(400, 401, 404, 422),
+           response=UnreadOut, errors=(400, 401, 404),
            summary="Mark notifications read (some, or all); the unread count after")
 def mark_read(ctx: Ctx) -> UnreadOut:
     b = ctx.body

@@ -173,8 +173,10 @@ def reply(creator_id: str, resource_id: str, rid: str, body: str) -> ReviewOut:
     reviewer is notified of the first answer."""
     [resources] = db.batch_read(catalog.resources_read([resource_id]))
     offer = catalog.offers_in(resources).get(resource_id)
-    if offer is None or offer.creator_id != creator_id:
+    if offer is None:
         raise NotFound("No such resource.", code="resource_not_found")
+    if offer.creator_id != creator_id:
+        raise ReviewNotFound()  # as for anyone else's review: nothing of it is shown
     for _ in range(ATTEMPTS):
         record = store.review(resource_id, rid)
         if record is None:
