@@ -152,7 +152,7 @@ def test_concurrent_ratings_leave_an_exact_average(api, shop, bought):
 
     start2 = threading.Barrier(len(buyers))
     with ThreadPoolExecutor(len(buyers)) as pool:
-        list(pool.map(rate, zip(buyers, ratings)))
+        list(pool.map(rate, zip(buyers, ratings, strict=True)))
     record = catalog_store.get_resource(shop.resource["id"])
     assert (int(record.rating_sum), int(record.rating_count)) == \
         (sum(6 - r for r in ratings), len(ratings))
@@ -271,6 +271,8 @@ def test_a_deleted_comment_keeps_its_place_without_its_words(api, shop):
 
 
 def test_the_edit_window_closes(api, shop):
+    import time
+
     from chalicelib import db
     from chalicelib.community import store
 
@@ -279,7 +281,6 @@ def test_the_edit_window_closes(api, shop):
                        ).body["comment"]
     # Given the comment was posted 16 minutes ago
     record = store.comment(shop.resource["id"], comment["id"])
-    import time
     record.update(actions=[store.CommentRecord.created_at.set(db.iso_at(time.time() - 960))])
     assert_envelope(api.patch(f"{_comments_path(shop)}/{comment['id']}", {"body": "晚"},
                               token=alice["access_token"]), 409, "edit_window_closed")
