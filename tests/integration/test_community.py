@@ -488,3 +488,28 @@ def test_the_creator_hears_the_review_decision(api, creator, admin, pump):
     notes = api.get("/me/notifications", token=pair["access_token"]).body
     assert notes["unread"] == 1
     assert notes["items"][0]["type"] == "resource_approved"
+
+
+
+def test_sorting_by_rating_follows_the_reviews(api, shop, bought, stripe, pump):
+    from tests.support import publish
+
+    # Given a second resource the buyer owns as well
+    other = publish(api, pump, shop.creator_token, shop.admin_token, title="第二本书")
+    made = shop.checkout(items=[other["id"]])
+    stripe.pay(made["checkout_session_id"])
+    post_webhooks(api, take_webhooks(stripe), pump)
+    # When the second is rated higher
+    api.post(_reviews_path(shop), {"rating": 2}, token=shop.token)
+    second = api.post(f"/resources/{other['id']}/reviews", {"rating": 5}, token=shop.token)
+    assert second.status == 201, second.body
+
+    def ranked() -> list[str]:
+        return [r["id"] for r in api.get("/resources?sort=rating").body["items"]]
+
+    # Then it sorts first by rating
+    assert ranked().index(other["id"]) < ranked().index(shop.resource["id"])
+    # And once its review is deleted (unrated), the rated one leads
+    path = f"/resources/{other['id']}/reviews/{second.body['review']['id']}"
+    assert _delete(api, path, shop.token).status == 204
+    assert ranked().index(shop.resource["id"]) < ranked().index(other["id"])
