@@ -3,7 +3,7 @@ favorites and notifications. Every text has a length limit and must hold somethi
 Markdown sources come back with their rendered, sanitised HTML beside them."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from msgspec import Meta, Struct
 
@@ -24,6 +24,16 @@ Note = Annotated[str, Meta(min_length=1, max_length=500, pattern=VISIBLE)]
 TargetType = Literal["resource", "review", "comment"]
 CaseState = Literal["open", "closed"]
 Decision = Literal["hide", "unhide", "dismiss"]
+
+# The rule `__post_init__` checks, stated in the document (merged by chalicelib.apispec):
+# a review or comment is named by `target_id`, the resource itself by none.
+TARGET_RULES: dict[str, Any] = {"allOf": [
+    {"if": {"properties": {"target_type": {"const": "resource"}}, "required": ["target_type"]},
+     "then": {"properties": {"target_id": {"type": "null"}}}},
+    {"if": {"properties": {"target_type": {"enum": ["review", "comment"]}},
+            "required": ["target_type"]},
+     "then": {"required": ["target_id"], "properties": {"target_id": {"type": "string"}}}},
+]}
 
 
 class ReviewIn(Input):
@@ -124,6 +134,8 @@ class ReportIn(Input):
     target_id: CommentId | None = None
     note: Note | None = None
 
+    json_schema_extra: ClassVar[dict[str, Any]] = TARGET_RULES
+
     def __post_init__(self) -> None:
         if (self.target_type == "resource") != (self.target_id is None):
             raise ValueError("`target_id` names the review or comment, and only those, "
@@ -179,6 +191,8 @@ class DecisionIn(Input):
     decision: Decision
     reason: Note
     target_id: CommentId | None = None
+
+    json_schema_extra: ClassVar[dict[str, Any]] = TARGET_RULES
 
     def __post_init__(self) -> None:
         if (self.target_type == "resource") != (self.target_id is None):
@@ -240,6 +254,10 @@ class MarkReadIn(Input):
     ids: Annotated[list[Annotated[str, Meta(min_length=1, max_length=120)]],
                    Meta(max_length=25)] = []
     all: bool = False
+
+    json_schema_extra: ClassVar[dict[str, Any]] = {"anyOf": [
+        {"required": ["ids"], "properties": {"ids": {"minItems": 1}}},
+        {"required": ["all"], "properties": {"all": {"const": True}}}]}
 
     def __post_init__(self) -> None:
         if not self.ids and not self.all:
