@@ -267,7 +267,52 @@ def _order_items(i: int, resources: int, buyer_id: str) -> list[tuple[str, dict]
     if mine:
         items += [(cfg.orders_table, ent.serialize())
                   for ent in processing.entitlements(o, "active", paid, "purchase")]
-    return items
+    return items + _community_items(i, user, rid, paid)
+
+
+def _community_items(i: int, user: str, rid: str, at: str) -> list[tuple[str, dict]]:
+    """What buying leaves in the community table: the buyer's notification (and its unread
+    counter), review and favorite; every 10th order a review and a comment on RELATED (its
+    partition grows with the orders), every 50th a report case of that comment in the admin's
+    open queue."""
+    from chalicelib.community import reviews, store
+    from chalicelib.config import settings
+
+    table = settings().community_table
+    note_sk = store.NotificationRecord.sort_key(at, f"n{i:012d}")
+    # Every 10th order's buyer (a distinct user each time) reviews RELATED as well, so its
+    # reviews grow with the orders as its comments do.
+    reviewed = RELATED if i % 10 == 0 else rid
+    review = reviews.review_id(reviewed, user)
+    records: list = [
+        store.NotificationRecord(pk=store.NotificationRecord.key(user), sk=note_sk,
+                                 notification_id=f"n{i:012d}", type="payment",
+                                 title="Payment received", at=at, read=False,
+                                 gsi1pk=f"UNREAD#{user}", gsi1sk=note_sk),
+        store.CounterRecord(pk=store.NotificationRecord.key(user), unread=i % 97),
+        store.ReviewRecord(pk=store.resource_partition(reviewed), sk=store.ReviewRecord
+                           .sort_key(review), review_id=review, resource_id=reviewed,
+                           user_id=user, author_name="Buyer", rating=1 + i % 5, body="不错",
+                           created_at=at, updated_at=at,
+                           gsi1pk=store.ReviewRecord.listing(reviewed),
+                           gsi1sk=f"{at}#{review}"),
+        store.FavoriteRecord(pk=store.FavoriteRecord.key(user), sk=f"RES#{rid}",
+                             resource_id=rid, at=at, gsi1pk=store.FavoriteRecord.listing(user),
+                             gsi1sk=f"{at}#{rid}")]
+    if i % 10 == 0:
+        comment = f"{10**13 - 1 - i:013d}{i:08x}"
+        records.append(store.CommentRecord(
+            pk=store.resource_partition(RELATED), sk=store.CommentRecord.sort_key(comment),
+            comment_id=comment, resource_id=RELATED, user_id=user, author_name="Buyer",
+            body="请问有配套代码吗？", created_at=at))
+        if i % 50 == 0:
+            target = f"comment#{RELATED}#{comment}"
+            records.append(store.CaseRecord(
+                pk=store.ReportRecord.key(target), target=target, target_type="comment",
+                resource_id=RELATED, target_id=comment, reports=1, last_reason="spam",
+                first_at=at, last_at=at, version=1, gsi1pk=store.OPEN_QUEUE,
+                gsi1sk=f"{at}#{target}"))
+    return [(table, r.serialize()) for r in records]
 
 
 def _write(client, items: list[tuple[str, dict]]) -> None:
@@ -354,6 +399,13 @@ def _requests(h: Harness) -> list[tuple[str, str, str | None]]:
         (f"GET /creator/reports/top?from={DAY[:7]}",
          f"/creator/reports/top?from={DAY[:7]}&to={DAY[:7]}&currency=cny", creator),
         (f"GET /creator/statements/{DAY[:7]}", f"/creator/statements/{DAY[:7]}", creator),
+        # Community: one Query each, whatever the partition or queue has grown to
+        ("GET /resources/{id}/reviews", f"/resources/{RELATED}/reviews?limit={LIMIT}", None),
+        ("GET /resources/{id}/comments", f"/resources/{RELATED}/comments?limit={LIMIT}",
+         None),
+        ("GET /me/notifications", f"/me/notifications?limit={LIMIT}", buyer),
+        ("GET /me/favorites", f"/me/favorites?limit={LIMIT}", buyer),
+        ("GET /admin/moderation/cases", f"/admin/moderation/cases?limit={LIMIT}", admin),
     ]
 
 
