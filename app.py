@@ -23,6 +23,7 @@ from chalicelib.blueprints import (
     moderation,
     points,
     recommendations,
+    referrals,
     reports,
     system,
 )
@@ -42,7 +43,7 @@ app.register_middleware(envelope_middleware, "http")
 
 for blueprint in (system.bp, auth.bp, me.bp, admin.bp, creator.bp, catalog.bp, moderation.bp,
                   commerce.bp, coupons.bp, memberships.bp, points.bp, reports.bp,
-                  recommendations.bp, community.bp):
+                  recommendations.bp, community.bp, referrals.bp):
     app.register_blueprint(blueprint)
 
 if settings().local_mode:

@@ -42,6 +42,16 @@ def _fee_bps(env: dict) -> int:
     return bps
 
 
+def _referral_reward(env: dict) -> str:
+    kind = env.get("REFERRAL_REWARD") or "points"
+    if kind not in ("points", "commission"):
+        raise ConfigError(f"REFERRAL_REWARD must be points or commission, got {kind!r}")
+    bps = _int(env, "REFERRAL_COMMISSION_BPS", 1000)
+    if not 0 <= bps <= 10000 or _int(env, "REFERRAL_REWARD_POINTS", 500) < 0:
+        raise ConfigError("REFERRAL_COMMISSION_BPS must be 0..10000, REFERRAL_REWARD_POINTS >= 0")
+    return kind
+
+
 @dataclass(frozen=True)
 class Settings:
     app_name: str
@@ -63,6 +73,7 @@ class Settings:
     points_table: str
     recommendations_table: str
     community_table: str
+    referrals_table: str
     orders_table: str
     idempotency_table: str
     payments_queue: str
@@ -94,6 +105,12 @@ class Settings:
     # The platform's fee on creators' sales, in basis points (1000 = 10 %), counted at sale
     # time (and reversed with refunds at the same rate), so a new rate never rewrites history.
     platform_fee_bps: int = 1000
+    # What a referrer earns on a referred buyer's first paid order: `points` (a fixed number,
+    # REFERRAL_REWARD_POINTS) or `commission` (REFERRAL_COMMISSION_BPS of the amount paid,
+    # owed by the platform out of its fee). Reversed in proportion by refunds.
+    referral_reward: str = "points"
+    referral_reward_points: int = 500
+    referral_commission_bps: int = 1000
 
     def endpoint_url(self, service: str) -> str | None:
         """Where `service`'s client sends requests: its own endpoint, the shared one, or None
@@ -135,6 +152,7 @@ class Settings:
             points_table=req("POINTS_TABLE"),
             recommendations_table=req("RECOMMENDATIONS_TABLE"),
             community_table=req("COMMUNITY_TABLE"),
+            referrals_table=req("REFERRALS_TABLE"),
             orders_table=req("ORDERS_TABLE"),
             idempotency_table=req("IDEMPOTENCY_TABLE"),
             payments_queue=req("PAYMENTS_QUEUE"),
@@ -165,6 +183,9 @@ class Settings:
             secrets_cache_seconds=_int(env, "SECRETS_CACHE_SECONDS", 300),
             points_earn_per_major=_int(env, "POINTS_EARN_PER_MAJOR", 1),
             platform_fee_bps=_fee_bps(env),
+            referral_reward=_referral_reward(env),
+            referral_reward_points=_int(env, "REFERRAL_REWARD_POINTS", 500),
+            referral_commission_bps=_int(env, "REFERRAL_COMMISSION_BPS", 1000),
         )
 
 

@@ -40,15 +40,21 @@ SUBSCRIBERS: dict[str, tuple[str, ...]] = {
                    "chalicelib.points.events:on_order_paid",
                    "chalicelib.analytics.revenue:on_order_paid",
                    "chalicelib.recommendations.events:on_order_paid",
-                   "chalicelib.community.events:on_order_paid"),
+                   "chalicelib.community.events:on_order_paid",
+                   "chalicelib.referrals.events:on_order_paid"),
     "order.ended": ("chalicelib.coupons.redemptions:on_ended",
                     "chalicelib.points.events:on_order_ended"),
     "order.refunded": ("chalicelib.points.events:on_order_refunded",
                        "chalicelib.analytics.revenue:on_order_refunded",
                        "chalicelib.recommendations.events:on_order_refunded",
-                       "chalicelib.community.events:on_order_refunded"),
+                       "chalicelib.community.events:on_order_refunded",
+                       "chalicelib.referrals.events:on_order_refunded"),
     "membership.paid": ("chalicelib.points.events:on_membership_paid",),
     "resource.reviewed": ("chalicelib.community.events:on_resource_reviewed",),
+    "referral.rewarded": ("chalicelib.points.events:on_referral_rewarded",
+                          "chalicelib.community.events:on_referral_rewarded"),
+    "referral.reversed": ("chalicelib.points.events:on_referral_reversed",
+                          "chalicelib.community.events:on_referral_reversed"),
 }
 
 # "module:function" of each subscriber's work deferred to the end of an SQS batch (once per
@@ -128,7 +134,7 @@ def pending(table_setting: str, older_than: float | None = None) -> list[Any]:
 
 
 # The tables whose contexts write domain events.
-TABLES = ("orders_table", "memberships_table", "catalog_table")
+TABLES = ("orders_table", "memberships_table", "catalog_table", "referrals_table")
 
 
 def relay(now: float | None = None, everything: bool = False) -> int:

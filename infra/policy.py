@@ -18,7 +18,8 @@ from devstack.provision import physical_names  # noqa: E402
 STAGES = ("dev", "staging", "prod")
 TABLES = ("UsersTable", "AuthTable", "StatsTable", "CatalogTable", "ListingsTable",
           "SearchTable", "CouponsTable", "MembershipsTable", "PointsTable", "OrdersTable",
-          "IdempotencyTable", "RecommendationsTable", "CommunityTable")
+          "IdempotencyTable", "RecommendationsTable", "CommunityTable",
+          "ReferralsTable")
 QUEUES = ("AnalyticsQueue", "PaymentsQueue")
 # Lambda sends an upload event it gave up on here, with the function's role (the on-failure
 # destination of infra/app-merge.yaml); ops redrive reads it with the operator's credentials.

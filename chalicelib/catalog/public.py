@@ -14,6 +14,7 @@ from chalicelib.catalog.schemas import (
     CreatorProfile,
     CreatorRef,
     Currency,
+    Money,
     PublicFile,
     PublicResource,
     ResourceCard,
@@ -54,6 +55,30 @@ def detail(resource_id: str, viewer: str | None = None) -> PublicResource:
                         size=int(live.size), version=int(live.version)) if live else None,
         cover_url=media_url(r.cover_key), preview_url=media_url(r.preview_key),
         published_at=r.published_at, updated_at=r.updated_at)
+
+
+class Preview(NamedTuple):
+    """A published resource as a link preview shows it."""
+
+    title: str
+    description: str  # plain text, at most 200 characters
+    image: str | None
+    price: Money
+
+
+PREVIEW_CHARS = 200
+
+
+def preview(resource_id: str) -> Preview:
+    """A published resource's link preview (no view is counted). One GetItem."""
+    r = store.get_resource(resource_id, consistent=False)
+    if r is None or r.status != ResourceStatus.PUBLISHED:
+        raise NotFound("No such resource.", code="resource_not_found")
+    text = " ".join((r.description or "").split())
+    if len(text) > PREVIEW_CHARS:
+        text = text[:PREVIEW_CHARS - 1].rstrip() + "…"
+    return Preview(title=r.title, description=text, image=media_url(r.cover_key),
+                   price=stored_price(r.price_amount, r.price_currency))
 
 
 def catalog(category: str | None, tag: str | None, sort: str, limit: int,

@@ -78,3 +78,28 @@ def _withdraw_review(user_id: str, resource_id: str) -> None:
             logger.info("review withdrawn after a full refund",
                         extra={"resource_id": resource_id})
             return
+
+
+def _reward_text(p: dict, value: int) -> str:
+    if p.get("kind") == "points":
+        return f"{value} points"
+    return f"{value / 100:.2f} {str(p.get('currency') or '').upper()}"
+
+
+def on_referral_rewarded(event: outbox.DomainEvent) -> None:
+    """`referral.rewarded`: the referrer told what a referred buyer's first order earned."""
+    p = event.payload
+    value = int(p.get("points") or p.get("commission") or 0)
+    _once(event, "notify_referral", lambda tx: notifications.add(
+        tx, p["referrer_id"], "referral", f"Referral reward: {_reward_text(p, value)}",
+        body="Someone you referred made their first purchase.", link="/me/referral",
+        at=event.at))
+
+
+def on_referral_reversed(event: outbox.DomainEvent) -> None:
+    """`referral.reversed`: the referrer told what a refund took back of a reward."""
+    p = event.payload
+    _once(event, "notify_referral_reversed", lambda tx: notifications.add(
+        tx, p["referrer_id"], "referral",
+        f"Referral reward reversed: {_reward_text(p, int(p.get('step') or 0))}",
+        body="A referred purchase was refunded.", link="/me/referral", at=event.at))

@@ -28,6 +28,7 @@ from chalicelib.payments.states import OrderStatus
 from chalicelib.payments.store import Entitlement, Line, OpenCheckout, OrderLine, OrderRecord
 from chalicelib.points import public as points_port
 from chalicelib.pricing import engine, methods
+from chalicelib.referrals import public as referrals
 
 # Stripe's shortest allowed session lifetime is 30 minutes from when it receives the request;
 # the margin keeps a slow request from falling under it.
@@ -64,13 +65,15 @@ class Priced:
     offers: list[Offer]
     email: str | None
     coupon: coupons.Found | None
+    referral: referrals.Referral | None = None
 
 
 def price(user_id: str, resource_ids: list[str], plan_id: str | None, coupon_code: str | None,
-          points: int) -> Priced:
+          points: int, with_referral: bool = False) -> Priced:
     """The price breakdown of a would-be order, refusing what cannot be bought. One
     BatchGetItem: the buyer's email, the resources (the catalog's offers), the buyer's
-    entitlements and, with a coupon, the coupon with the buyer's uses of it."""
+    entitlements and membership, with a coupon the coupon with the buyer's uses of it, with
+    points the points account and, `with_referral` (a checkout), the buyer's attribution."""
     if plan_id:
         raise Refused("A membership is priced by its plan (GET /membership/plans); only "
                       "resources are quoted.", code="plan_not_quoted")
@@ -84,7 +87,10 @@ def price(user_id: str, resource_ids: list[str], plan_id: str | None, coupon_cod
         reads.append(coupons.read(coupon_code, user_id))
     if points:
         reads.append(points_port.account_read(user_id))
+    if with_referral:
+        reads.append(referrals.attribution_read(user_id))
     users, resources, owned, membership, *rest = db.batch_read(*reads)
+    attribution = rest.pop() if with_referral else []
     coupon_items = rest[0] if coupon_code else []
     balance = points_port.available_in(rest[-1]) if points else 0
     by_id = public.offers_in(resources)
@@ -112,7 +118,8 @@ def price(user_id: str, resource_ids: list[str], plan_id: str | None, coupon_cod
         engine.Item(r.id, r.price_amount, r.category_path, r.creator_id) for r in offers],
         member_percent=member.discount_percent, coupon=terms, points=points,
         points_balance=balance)
-    return Priced(quote_of(priced, offers), offers, profiles.email_in(users), found)
+    return Priced(quote_of(priced, offers), offers, profiles.email_in(users), found,
+                  referrals.referral_in(attribution, user_id))
 
 
 def quote_of(priced: engine.Priced, offers: list[Offer]) -> Quote:
@@ -163,11 +170,13 @@ def _session_params(order: OrderRecord, quote: Quote) -> dict[str, Any]:
 
 
 def new_order(order_id: str, user_id: str, email: str | None, quote: Quote,
-              resources: list[Offer]) -> OrderRecord:
+              resources: list[Offer], referral: referrals.Referral | None = None) -> OrderRecord:
     now = db.now_iso()
     return OrderRecord(
         pk=OrderRecord.key(order_id), order_id=order_id, user_id=user_id, email=email,
         coupon_code=quote.coupon_code, points_used=quote.points_used,
+        referrer_id=referral.referrer_id if referral else None,
+        referral_code=referral.code if referral else None,
         currency=quote.total.currency, subtotal=quote.subtotal.amount,
         discount=quote.discount.amount, total=quote.total.amount,
         lines=[Line(resource_id=r.id, title=r.title, creator_id=r.creator_id,
@@ -266,14 +275,15 @@ def checkout(user_id: str, email: str | None, resource_ids: list[str], plan_id: 
         return _subscribe(user_id, email, resource_ids, plan_id, coupon_code, points,
                           interval, currency)
 
-    priced = price(user_id, resource_ids, plan_id, coupon_code, points)
+    priced = price(user_id, resource_ids, plan_id, coupon_code, points, with_referral=True)
     quote = priced.quote
     for offer in priced.offers:
         analytics.track("checkout.started", resource_id=offer.id, creator_id=offer.creator_id,
                         category=offer.category_path[0] if offer.category_path else None,
                         viewer=user_id)
     order_id = uuid.uuid4().hex
-    order = new_order(order_id, user_id, email or priced.email, quote, priced.offers)
+    order = new_order(order_id, user_id, email or priced.email, quote, priced.offers,
+                      priced.referral)
     reserve = _Reservation(priced, order)
     if quote.total.amount == 0:
         try:

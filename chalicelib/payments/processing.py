@@ -156,11 +156,24 @@ def _note_duplicates(o: OrderRecord, changes: dict[str, Any], skip: set[str]) ->
                    duplicate_refund_due=duplicate_share(o, int(paid), known | skip))
 
 
+def paid_before(user_id: str, order_id: str, paid_at: str) -> bool:
+    """Whether the buyer had an order other than `order_id` paid (an amount above 0) before
+    `paid_at`: one Query of the buyer's orders, the paid ones filtered in. Asked only of a
+    referred order (`first_paid` of its `order.paid`: a referral rewards the first)."""
+    results = OrderRecord.by_user.query(
+        OrderRecord.user_key(user_id),
+        filter_condition=(OrderRecord.paid_at < paid_at) & (OrderRecord.amount_paid > 0))
+    return any(o.order_id != order_id for o in results)
+
+
 def _paid_event(o: OrderRecord, now: str) -> Any:
-    return outbox.record("orders_table", "order.paid", {
+    referral = {"referrer_id": o.referrer_id, "first_paid": not paid_before(
+        o.user_id, o.order_id, o.paid_at or now)} if o.referrer_id else {}
+    return outbox.record("orders_table", "order.paid", {**referral,
         "order_id": o.order_id, "user_id": o.user_id, "currency": o.currency,
         "amount": int(o.amount_paid or 0), "total": int(o.total),
         "coupon_code": o.coupon_code, "points_used": int(o.points_used or 0),
+        "paid_at": o.paid_at or now,
         "resource_ids": [line.resource_id for line in o.lines], "lines": _event_lines(o)}, now)
 
 
@@ -188,6 +201,7 @@ def _events(o: OrderRecord, changes: dict[str, Any], status: str, now: str) -> l
             "order_id": o.order_id, "user_id": o.user_id, "currency": o.currency,
             "amount_paid": int(o.amount_paid or 0),
             "amount_refunded": int(o.amount_refunded), "points_used": int(o.points_used or 0),
+            "referrer_id": o.referrer_id,
             "resource_ids": [line.resource_id for line in o.lines],
             "lines": _event_lines(o)}, now))
     return events

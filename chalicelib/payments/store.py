@@ -84,6 +84,10 @@ class OrderRecord(Model):
     # by the coupons and points contexts, from this order's events).
     coupon_code = UnicodeAttribute(null=True)
     points_used = NumberAttribute(default=0)
+    # Whose referral link the buyer came by (a live attribution at checkout): the
+    # referrals context rewards it from this order's events.
+    referrer_id = UnicodeAttribute(null=True)
+    referral_code = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     version = VersionAttribute()

@@ -40,3 +40,22 @@ def on_membership_paid(event: outbox.DomainEvent) -> None:
     if points > 0 and p.get("invoice_id"):
         service.earn(p["user_id"], points, "member_bonus", f"member_bonus#{p['invoice_id']}",
                      at=event.at, note=p.get("plan_id"))
+
+
+def on_referral_rewarded(event: outbox.DomainEvent) -> None:
+    """`referral.rewarded` {referrer_id, order_id, kind, points} (the referrals context): a
+    points reward credited to the referrer, once per order."""
+    p = event.payload
+    if p.get("kind") == "points" and int(p.get("points") or 0) > 0:
+        service.earn(p["referrer_id"], int(p["points"]), "referral",
+                     f"referral#{p['order_id']}", at=event.at, order_id=p["order_id"])
+
+
+def on_referral_reversed(event: outbox.DomainEvent) -> None:
+    """`referral.reversed` {referrer_id, order_id, kind, step, reversed (so far)}: the part
+    of a points reward a refund took back, once per step (what is missing becomes debt)."""
+    p = event.payload
+    if p.get("kind") == "points" and int(p.get("step") or 0) > 0:
+        service.take_back(p["referrer_id"], int(p["step"]), "referral_reversed",
+                          f"referral_reversed#{p['order_id']}#{int(p['reversed'])}",
+                          order_id=p["order_id"])

@@ -238,6 +238,21 @@ def earn(user_id: str, points: int, reason: str, key: str, at: str | None = None
     return _run(plan, now)
 
 
+def take_back(user_id: str, points: int, reason: str, key: str, order_id: str | None = None,
+              note: str | None = None) -> bool:
+    """`points` (> 0) taken back once per `key` (a reward reversed): out of what is
+    available, the lots that expire first first; what is missing becomes debt. False when
+    `key` was used already."""
+    now = db.now_iso()
+
+    def plan() -> _State:
+        state = _load_with_lots(user_id)
+        state.book.debit(points, reason, key, allow_debt=True, order_id=order_id, note=note)
+        return state
+
+    return _run(plan, now)
+
+
 def adjust(admin_id: str, user_id: str, delta: int, reason: str,
            idempotency_key: str | None) -> PointsAccountOut:
     """An admin's adjustment of a user's points (the user must exist): added points repay

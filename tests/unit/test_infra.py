@@ -28,6 +28,7 @@ NAMED_BY_ENV = {
     "POINTS_TABLE": "PointsTable",
     "RECOMMENDATIONS_TABLE": "RecommendationsTable",
     "COMMUNITY_TABLE": "CommunityTable",
+    "REFERRALS_TABLE": "ReferralsTable",
     "ORDERS_TABLE": "OrdersTable",
     "IDEMPOTENCY_TABLE": "IdempotencyTable",
     "UPLOADS_BUCKET": "UploadsBucket",
