@@ -267,7 +267,31 @@ def _order_items(i: int, resources: int, buyer_id: str) -> list[tuple[str, dict]
     if mine:
         items += [(cfg.orders_table, ent.serialize())
                   for ent in processing.entitlements(o, "active", paid, "purchase")]
-    return items + _community_items(i, user, rid, paid)
+    return items + _community_items(i, user, rid, paid) + _referral_items(i, user, buyer_id,
+                                                                          order_id, paid)
+
+
+def _referral_items(i: int, user: str, referrer: str, order_id: str,
+                    at: str) -> list[tuple[str, dict]]:
+    """Every 10th order's buyer (a distinct user) was referred by the measured buyer: the
+    reward in the referrer's partition (which grows with the orders), the referee's
+    referred-by marker, and the referrer's totals."""
+    if i % 10 or user == referrer:
+        return []
+    from chalicelib.config import settings
+    from chalicelib.referrals import store
+
+    table = settings().referrals_table
+    sk = store.RewardRecord.sort_key(at, order_id)
+    records: list = [
+        store.RewardRecord(pk=store.user_partition(referrer), sk=sk, referee_id=user,
+                           referee_name="B**", order_id=order_id, kind="points", value=500,
+                           currency="cny", amount_paid=100, at=at, updated_at=at),
+        store.ReferredByRecord(pk=store.user_partition(user), referrer_id=referrer,
+                               order_id=order_id, reward_sk=sk, at=at),
+        store.SummaryRecord(pk=store.user_partition(referrer), referred=i // 10,
+                            points_earned=500 * (i // 10))]
+    return [(table, r.serialize()) for r in records]
 
 
 def _community_items(i: int, user: str, rid: str, at: str) -> list[tuple[str, dict]]:
@@ -406,6 +430,7 @@ def _requests(h: Harness) -> list[tuple[str, str, str | None]]:
         ("GET /me/notifications", f"/me/notifications?limit={LIMIT}", buyer),
         ("GET /me/favorites", f"/me/favorites?limit={LIMIT}", buyer),
         ("GET /admin/moderation/cases", f"/admin/moderation/cases?limit={LIMIT}", admin),
+        ("GET /me/referral", f"/me/referral?limit={LIMIT}", buyer),
     ]
 
 
