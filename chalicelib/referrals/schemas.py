@@ -1,7 +1,6 @@
 """Referrals and sharing as the API shows and takes them."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
@@ -21,8 +20,10 @@ class AttributionIn(Input):
     visit before signing in, when that was (at most 30 days ago; default now)."""
 
     code: ReferralCode
-    visited_at: Annotated[datetime, Meta(
-        description="RFC 3339, e.g. 2026-12-01T09:30:00Z (no offset: UTC)")] | None = None
+    visited_at: Annotated[str, Meta(
+        pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+                r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z$",
+        description="When, in UTC: YYYY-MM-DDThh:mm:ss[.ffffff]Z")] | None = None
     resource_id: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
 
 

@@ -99,11 +99,12 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def attribute(user_id: str, code: str, visited_at: datetime | None,
+def attribute(user_id: str, code: str, visited_at: str | None,
               resource_id: str | None) -> AttributionOut:
     """Credit the user's purchases for 30 days from `visited_at` (default now) to the owner
     of `code`, unless a later visit is credited already (the last click wins; then that one
-    is answered). The user's own code, and a loop, are refused (422)."""
+    is answered). The user's own code, a loop, a visit over 30 days ago or ahead of the
+    clock, and a day the calendar lacks are refused (422)."""
     from chalicelib.accounts import profiles
 
     code = code.upper()
@@ -113,8 +114,11 @@ def attribute(user_id: str, code: str, visited_at: datetime | None,
     if owner.user_id == user_id:
         raise SelfReferral()
     now = datetime.now(UTC)
-    visited = now if visited_at is None else (
-        visited_at if visited_at.tzinfo else visited_at.replace(tzinfo=UTC))
+    try:
+        visited = now if visited_at is None else \
+            datetime.fromisoformat(visited_at.replace("Z", "+00:00"))
+    except ValueError:
+        raise Refused("Not a calendar day.", code="invalid_date") from None
     if visited > now + CLOCK_SKEW or visited < now - timedelta(days=ATTRIBUTION_DAYS):
         raise ReferralExpired(details={"visited_at": visited.isoformat()})
     visited_iso = _iso(min(visited, now))

@@ -104,6 +104,11 @@ def test_a_users_own_code_and_unknown_codes_are_refused(api):
     assert_envelope(_attribute(api, token, _code(api, token)), 422, "self_referral")
     assert_envelope(_attribute(api, token, "ZZZZZZZZ"), 404, "referral_code_not_found")
     assert_envelope(_attribute(api, token, "bad"), 400, "validation_error")
+    _, referrer = api.user_session()
+    code = _code(api, referrer["access_token"])
+    assert_envelope(_attribute(api, token, code, visited_at=""), 400, "validation_error")
+    assert_envelope(_attribute(api, token, code, visited_at="2026-02-30T10:00:00Z"), 422,
+                    "invalid_date")
 
 
 def test_a_visit_counts_for_thirty_days(api):
